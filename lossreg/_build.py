@@ -1,0 +1,419 @@
+"""``build``, ``to_config``, ``available``, ``describe`` and in-process ``register``."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+from torch import nn
+
+from ._composite import CompositeLoss
+from ._expr import names, parse
+from ._modules import Loss, as_tensor_param, promote_buffers
+from ._registry import LossInfo, LossRecord, Provider, make_record, registry
+from ._schema import Params, tensor_fields, validate_params
+from .errors import ConfigError, ConfigProblem, LossregError
+
+__all__ = ["available", "build", "describe", "register", "to_config"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CONFIG_ATTR = "_lossreg_config"
+
+
+# -- reading the registry ------------------------------------------------------------------
+def available(tag: str | None = None) -> list[str]:
+    """Canonical names of every registered loss, sorted; ``tag`` filters.
+
+    >>> import lossreg
+    >>> "focal" in lossreg.available(tag="classification")
+    True
+    """
+    return [r.name for r in registry.records() if tag is None or tag in r.tags]
+
+
+def describe(name: str) -> LossInfo:
+    """Everything registered about one loss (name or alias).
+
+    >>> import lossreg
+    >>> info = lossreg.describe("CrossEntropyLoss")
+    >>> info.name, info.provider
+    ('cross_entropy', 'classification')
+    """
+    rec = registry.lookup(name)
+    doc = ""
+    if rec.factory is not None:
+        doc = (rec.factory.__doc__ or "").strip()
+    return LossInfo(
+        name=rec.name,
+        aliases=rec.aliases,
+        provider=rec.provider.plugin,
+        summary=rec.summary,
+        tags=rec.tags,
+        params=params_model(rec),
+        differentiable=_differentiable(rec),
+        kind=rec.kind,
+        distribution=rec.provider.distribution,
+        version=rec.provider.version,
+        inputs=rec.inputs,
+        doc=doc,
+    )
+
+
+def _differentiable(rec: LossRecord) -> bool:
+    if rec.kind == "preset":
+        return rec.differentiable and _differentiable(registry.lookup(rec.spec["name"]))
+    if rec.kind == "composite":
+        tree_names = names(parse(rec.spec["expr"]))
+        terms = rec.spec.get("terms") or {}
+        return rec.differentiable and all(
+            _differentiable(registry.lookup((terms.get(n) or {}).get("name", n)))
+            for n in tree_names
+        )
+    return rec.differentiable
+
+
+def params_model(rec: LossRecord) -> type[BaseModel]:
+    """The params model of a record; for presets, the base's model with new defaults."""
+    if rec.params is None:
+        if rec.kind == "preset":
+            base_name = rec.spec["name"]
+            base = params_model(registry.lookup(base_name, where=f" (base of preset {rec.name!r})"))
+            defaults = {k: v for k, v in rec.spec.items() if k != "name"}
+            inst, problems = validate_params(base, defaults, loss=rec.name)
+            if problems:
+                raise ConfigError(problems)
+            fields: dict[str, Any] = {}
+            for key, field in base.model_fields.items():
+                new = copy.copy(field)
+                new.default = getattr(inst, key)
+                fields[key] = (field.annotation, new)
+            rec.params = pydantic.create_model(  # type: ignore[call-overload]
+                _model_name(rec.name), __base__=base, **fields
+            )
+        else:
+            rec.params = pydantic.create_model(_model_name(rec.name), __base__=Params)
+    assert rec.params is not None
+    return rec.params
+
+
+def _model_name(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[_\-]", name)) + "Params"
+
+
+# -- registering in-process ----------------------------------------------------------------
+def register(
+    name: str,
+    factory: Any = None,
+    *,
+    params: type[BaseModel] | None = None,
+    aliases: tuple[str, ...] | list[str] = (),
+    tags: tuple[str, ...] | list[str] = (),
+    summary: str | None = None,
+    override: bool = False,
+    differentiable: bool = True,
+) -> Any:
+    """Register a loss in this process (a plugin's hook gets the same signature).
+
+    Used as a decorator when ``factory`` is omitted. See :mod:`lossreg.hookspecs` for what a
+    factory may be.
+
+    >>> import lossreg, torch
+    >>> @lossreg.register("doc_abs_error", tags=("regression",))
+    ... def abs_error(input, target, *, scale: float = 1.0):
+    ...     return scale * (input - target).abs().mean()
+    >>> lossreg.build("doc_abs_error", scale=2.0)(torch.ones(3), torch.zeros(3))
+    tensor(2.)
+    """
+    if factory is None:
+
+        def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+            register(
+                name,
+                f,
+                params=params,
+                aliases=aliases,
+                tags=tags,
+                summary=summary,
+                override=override,
+                differentiable=differentiable,
+            )
+            return f
+
+        return decorator
+    registry.ensure_discovered()  # conflicts with plugins are reported here, not later
+    module = getattr(factory, "__module__", None) or "__main__"
+    rec = make_record(
+        name,
+        factory,
+        Provider(f"in-process:{module}"),
+        params=params,
+        aliases=aliases,
+        tags=tags,
+        summary=summary,
+        differentiable=differentiable,
+    )
+    registry.add_all([(rec, override)])
+    return factory
+
+
+# -- building ------------------------------------------------------------------------------
+def build(spec: Any, /, *, compile: bool = False, **overrides: Any) -> nn.Module:
+    """Build a loss module from a name, an expression, a mapping or an OmegaConf config.
+
+    >>> import lossreg
+    >>> lossreg.build("mse")
+    Loss(mse, reduction='mean')
+    >>> lossreg.build({"expr": "0.5*l1 + mse"})
+    CompositeLoss(
+      expr='0.5*l1 + mse'
+      (terms): ModuleDict(
+        (l1): Loss(l1, reduction='mean')
+        (mse): Loss(mse, reduction='mean')
+      )
+    )
+    """
+    spec = _plain(spec)
+    if isinstance(spec, Mapping) and "loss" in spec and not ({"name", "expr"} & set(spec)):
+        spec = spec["loss"]
+    module = _build_top(spec, overrides)
+    if compile:
+        import torch
+
+        return torch.compile(module)  # type: ignore[return-value]
+    return module
+
+
+def _plain(spec: Any) -> Any:
+    """Resolve OmegaConf interpolations and turn configs into plain Python containers."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(spec, (DictConfig, ListConfig)):
+        try:
+            return OmegaConf.to_container(spec, resolve=True, throw_on_missing=True)
+        except OmegaConfBaseException as exc:
+            key = getattr(exc, "full_key", None) or ""
+            msg = str(exc).splitlines()[0]
+            raise ConfigError([ConfigProblem(str(key), f"cannot resolve config: {msg}")]) from exc
+    return spec
+
+
+def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
+    if isinstance(spec, str):
+        if spec in registry or _IDENT.match(spec):
+            return build_named(spec, dict(overrides), "")
+        if overrides:
+            raise ConfigError(
+                "keyword overrides apply to a single loss; set a composite's "
+                "parameters under `terms`"
+            )
+        return build_composite({"expr": spec}, "")
+    if isinstance(spec, Mapping):
+        spec = dict(spec)
+        if "expr" in spec:
+            if overrides:
+                raise ConfigError(
+                    "keyword overrides apply to a single loss; set a composite's "
+                    "parameters under `terms`"
+                )
+            return build_composite(spec, "")
+        if "name" in spec:
+            name = spec.pop("name")
+            spec.pop("inputs", None)
+            return build_named(name, {**spec, **overrides}, "")
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "", "a loss spec needs `name` (one loss) or `expr` (a composite)", value=spec
+                )
+            ]
+        )
+    if isinstance(spec, nn.Module):
+        raise ConfigError(
+            "build takes a spec (name, expression or mapping), not a module; "
+            "use lossreg.to_config(module) to get its spec"
+        )
+    raise ConfigError(
+        [
+            ConfigProblem(
+                "",
+                f"a loss spec must be a name, an expression or a mapping, got {type(spec).__name__}",
+                value=spec,
+            )
+        ]
+    )
+
+
+def build_named(name: Any, params: Mapping[str, Any], path: str) -> nn.Module:
+    """Validate ``params`` for the loss ``name`` and construct it."""
+    module, problems = _try_named(name, params, path)
+    if problems:
+        raise ConfigError(problems)
+    assert module is not None
+    return module
+
+
+def _try_named(
+    name: Any, params: Mapping[str, Any], path: str
+) -> tuple[nn.Module | None, list[ConfigProblem]]:
+    rec = registry.lookup(name)
+    model = params_model(rec)
+    inst, problems = validate_params(model, params, loss=rec.name, path=path)
+    if problems:
+        return None, problems
+    assert inst is not None
+    values = {k: getattr(inst, k) for k in type(inst).model_fields}
+    module = _instantiate(rec, values, tensor_fields(model), path)
+    setattr(module, _CONFIG_ATTR, {"name": rec.name, **inst.model_dump(mode="json")})
+    return module, []
+
+
+def _instantiate(
+    rec: LossRecord, values: dict[str, Any], tensors: frozenset[str], path: str
+) -> nn.Module:
+    if rec.kind == "function":
+        return Loss(rec.name, rec.factory, values, tensors)
+    if rec.kind == "module":
+        kwargs = {k: as_tensor_param(v) if k in tensors else v for k, v in values.items()}
+        try:
+            module = rec.factory(**kwargs)
+        except LossregError:
+            raise
+        except (TypeError, ValueError) as exc:  # a factory refusing its own params
+            raise ConfigError([ConfigProblem(path, str(exc), rec.name)]) from exc
+        promote_buffers(module, tensors)
+        return module  # type: ignore[no-any-return]
+    if rec.kind == "preset":
+        return build_named(rec.spec["name"], values, path)
+    return build_composite(rec.spec, path)
+
+
+def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
+    """Build a :class:`CompositeLoss` from ``{"expr": ..., "terms": {...}}``."""
+    prefix = f"{path}." if path else ""
+    unknown = set(spec) - {"expr", "terms"}
+    problems = [
+        ConfigProblem(
+            f"{prefix}{k}", "unknown key in a composite; expected `expr` and `terms`", value=spec[k]
+        )
+        for k in sorted(unknown, key=str)
+    ]
+    expr = spec["expr"]
+    if not isinstance(expr, str):
+        raise ConfigError([ConfigProblem(f"{prefix}expr", "must be a string", value=expr)])
+    tree_names = names(parse(expr))
+    terms_spec = spec.get("terms") or {}
+    if not isinstance(terms_spec, Mapping):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    f"{prefix}terms",
+                    "must be a mapping of term name to loss spec",
+                    value=terms_spec,
+                )
+            ]
+        )
+    for key in terms_spec:
+        if key not in tree_names:
+            problems.append(
+                ConfigProblem(
+                    f"{prefix}terms.{key}", f"term is defined but `expr` ({expr!r}) never uses it"
+                )
+            )
+    modules: dict[str, nn.Module] = {}
+    routes: dict[str, dict[str, str] | None] = {}
+    arg_names: dict[str, tuple[str, ...]] = {}
+    configs: dict[str, Any] = {}
+    for key in tree_names:
+        term_path = f"{prefix}terms.{key}"
+        term = terms_spec.get(key, {"name": key})
+        if isinstance(term, str):
+            term = {"name": term}
+        if not isinstance(term, Mapping):
+            problems.append(ConfigProblem(term_path, "must be a mapping with `name`", value=term))
+            continue
+        term = dict(term)
+        route = term.pop("inputs", None)
+        name = term.pop("name", key if key not in terms_spec else None)
+        if name is None:
+            problems.append(ConfigProblem(f"{term_path}.name", "every term needs `name`"))
+            continue
+        try:
+            module, found = _try_named(name, term, term_path)
+        except LossregError as exc:  # unknown name: keep collecting, report all at once
+            problems.append(ConfigProblem(f"{term_path}.name", str(exc)))
+            continue
+        problems += found
+        if module is None:
+            continue
+        rec = registry.lookup(name)
+        arg_names[key] = _inputs(rec)
+        route_problems = _check_route(route, arg_names[key], f"{term_path}.inputs", rec.name)
+        problems += route_problems
+        modules[key], routes[key] = module, route
+        configs[key] = {**getattr(module, _CONFIG_ATTR), **({"inputs": route} if route else {})}
+    if problems:
+        raise ConfigError(problems)
+    composite = CompositeLoss(expr, modules, routes, arg_names)
+    setattr(composite, _CONFIG_ATTR, {"expr": expr, "terms": configs})
+    return composite
+
+
+def _inputs(rec: LossRecord) -> tuple[str, ...]:
+    while rec.kind == "preset":
+        rec = registry.lookup(rec.spec["name"])
+    return rec.inputs
+
+
+def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> list[ConfigProblem]:
+    if route is None:
+        return []
+    if not isinstance(route, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in route.items()
+    ):
+        return [
+            ConfigProblem(
+                path,
+                "must map argument names to tensor names, e.g. {input: logits, target: mask}",
+                loss,
+                route,
+            )
+        ]
+    return [
+        ConfigProblem(
+            f"{path}.{k}",
+            f"{loss} has no tensor argument {k!r}; its arguments are: {', '.join(args)}",
+            loss,
+            v,
+        )
+        for k, v in route.items()
+        if k not in args
+    ]
+
+
+def to_config(module: nn.Module) -> dict[str, Any]:
+    """The plain-dict spec a module was built from; ``build(to_config(m))`` rebuilds it.
+
+    >>> import lossreg
+    >>> lossreg.to_config(lossreg.build("huber", delta=2.0))
+    {'name': 'huber', 'delta': 2.0, 'reduction': 'mean'}
+    """
+    module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
+    config = getattr(module, _CONFIG_ATTR, None)
+    if config is None:
+        raise LossregError(
+            f"to_config: {type(module).__name__} was not built by lossreg.build, so it has no spec"
+        )
+    return _copy(config)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value

@@ -1,0 +1,128 @@
+"""Input checks for loss implementations: one helper per promise, each raising
+:class:`~lossreg.errors.LossregError` that names the loss, the argument and what is at fault.
+
+Plugins call these at the top of a functional, before any kernel runs (on a GPU a failed
+kernel assert kills the process; a clear error here does not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .errors import LossregError
+
+__all__ = [
+    "check_class_indices",
+    "check_dims",
+    "check_floating",
+    "check_range",
+    "check_same_device",
+    "check_same_shape",
+    "check_shape",
+]
+
+
+def check_same_shape(
+    loss: str, a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("input", "target")
+) -> None:
+    """Refuse tensors of different shapes: nothing is broadcast silently.
+
+    >>> check_same_shape("mse", torch.zeros(3), torch.zeros(3, 1))
+    Traceback (most recent call last):
+    ...
+    lossreg.errors.LossregError: mse: input has shape (3,) but target has shape (3, 1); ...
+    """
+    check_same_device(loss, a, b, names)
+    if a.shape != b.shape:
+        raise LossregError(
+            f"{loss}: {names[0]} has shape {_fmt(a.shape)} but {names[1]} has shape "
+            f"{_fmt(b.shape)}; they must be equal (lossreg never broadcasts a loss's arguments)"
+        )
+
+
+def check_same_device(
+    loss: str, a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("input", "target")
+) -> None:
+    """Refuse tensors on different devices, naming both."""
+    if a.device != b.device:
+        raise LossregError(
+            f"{loss}: {names[0]} is on {a.device} but {names[1]} is on {b.device}; "
+            "move both to one device"
+        )
+
+
+def check_shape(loss: str, name: str, t: torch.Tensor, pattern: Sequence[str]) -> None:
+    """Check ``t`` against a named pattern such as ``["N", "C", "*"]`` or ``["*", "4"]``.
+
+    Letters are free sizes; digits must match exactly; ``"*"`` matches any number of dims
+    (at most one ``"*"``).
+    """
+    dims = list(t.shape)
+    pats = list(pattern)
+    star = pats.index("*") if "*" in pats else None
+    fixed = len(pats) - (1 if star is not None else 0)
+    ok = len(dims) >= fixed if star is not None else len(dims) == fixed
+    if ok:
+        head = pats[:star] if star is not None else pats
+        tail = pats[star + 1 :] if star is not None else []
+        pairs = [*zip(head, dims, strict=False), *zip(tail[::-1], dims[::-1], strict=False)]
+        ok = all(not p.isdigit() or int(p) == d for p, d in pairs)
+    if not ok:
+        raise LossregError(
+            f"{loss}: {name} must have shape ({', '.join(pats)}), got {_fmt(t.shape)}"
+        )
+
+
+def check_dims(loss: str, name: str, t: torch.Tensor, min_dims: int, what: str = "") -> None:
+    """Require at least ``min_dims`` dimensions (``what`` describes the layout)."""
+    if t.dim() < min_dims:
+        hint = f" {what}" if what else ""
+        raise LossregError(
+            f"{loss}: {name} must have at least {min_dims} dims{hint}, got shape {_fmt(t.shape)}"
+        )
+
+
+def check_floating(loss: str, name: str, t: torch.Tensor) -> None:
+    """Require a floating-point tensor."""
+    if not t.is_floating_point():
+        raise LossregError(f"{loss}: {name} must be a floating-point tensor, got {t.dtype}")
+
+
+def check_range(loss: str, name: str, t: torch.Tensor, low: float = 0.0, high: float = 1.0) -> None:
+    """Require every value of ``t`` in ``[low, high]`` (e.g. probabilities)."""
+    if t.numel() == 0:
+        return
+    lo, hi = float(t.min()), float(t.max())
+    if not (low <= lo and hi <= high):  # also catches NaN
+        bad = lo if not low <= lo else hi
+        raise LossregError(f"{loss}: {name} values must lie in [{low}, {high}], found {bad}")
+
+
+def check_class_indices(
+    loss: str, target: torch.Tensor, num_classes: int, ignore_index: int | None = None
+) -> None:
+    """Require integer class indices in ``[0, num_classes)`` except ``ignore_index``."""
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise LossregError(
+            f"{loss}: class-index target must be an integer tensor, got {target.dtype}"
+        )
+    if target.numel() == 0:
+        return
+    valid = target if ignore_index is None else target[target != ignore_index]
+    if valid.numel() == 0:
+        return
+    lo, hi = int(valid.min()), int(valid.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        extra = f" other than ignore_index={ignore_index}" if ignore_index is not None else ""
+        raise LossregError(
+            f"{loss}: target holds class index {bad}, outside [0, {num_classes}) for input "
+            f"with {num_classes} classes{extra}"
+        )
+
+
+def _fmt(shape: torch.Size | Sequence[int]) -> str:
+    dims = tuple(int(d) for d in shape)
+    return f"({dims[0]},)" if len(dims) == 1 else str(dims)

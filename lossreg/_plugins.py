@@ -1,0 +1,150 @@
+"""Plugin discovery as a small pipeline: find entry points, de-duplicate by distribution,
+sort, then load each on its own so one broken plugin never takes the others down.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from ._registry import LossRecord, Provider, Registry, make_record
+from .errors import LossregError, PluginError
+
+__all__ = ["LossregPluginWarning", "PluginStatus", "discover", "plugin_statuses"]
+
+GROUP = "lossreg"
+
+
+class LossregPluginWarning(UserWarning):
+    """A plugin failed to load; its losses are missing, every other plugin's are not."""
+
+
+@dataclass
+class PluginStatus:
+    """One plugin's provenance and how its loading went, for ``lossreg plugins``."""
+
+    name: str
+    value: str
+    distribution: str | None
+    version: str | None
+    status: str = "pending"  # "loaded", "failed" or "disabled"
+    error: str | None = None
+    losses: list[str] = field(default_factory=list)
+
+    @property
+    def provider(self) -> Provider:
+        return Provider(self.name, self.distribution, self.version)
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution}[{self.name}] {self.version} ({self.value})"
+
+
+_statuses: list[PluginStatus] = []
+
+
+def plugin_statuses() -> list[PluginStatus]:
+    """Every plugin found by the last discovery, in load order."""
+    return list(_statuses)
+
+
+def find_entry_points() -> list[tuple[md.EntryPoint, PluginStatus]]:
+    """Entry points of the ``lossreg`` group, one per (distribution, name), sorted."""
+    seen_dists: set[str] = set()
+    found = []
+    for dist in md.distributions():
+        dname = dist.metadata["Name"] or "?"
+        key = dname.lower().replace("-", "_").replace(".", "_")
+        if key in seen_dists:  # the same distribution on sys.path twice is one plugin
+            continue
+        seen_dists.add(key)
+        for ep in dist.entry_points:
+            if ep.group == GROUP:
+                found.append((ep, PluginStatus(ep.name, ep.value, dname, dist.version)))
+    found.sort(key=lambda pair: (pair[1].distribution or "", pair[1].name))
+    return found
+
+
+def _disabled() -> set[str]:
+    raw = os.environ.get("LOSSREG_DISABLE_PLUGINS", "")
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _strict() -> bool:
+    return os.environ.get("LOSSREG_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
+
+
+def discover(reg: Registry) -> None:
+    """Load every plugin into ``reg``; failures become warnings (or errors in strict mode)."""
+    disabled, strict = _disabled(), _strict()
+    statuses = []
+    for ep, status in find_entry_points():
+        statuses.append(status)
+        if status.name in disabled or f"{status.distribution}:{status.name}" in disabled:
+            status.status = "disabled"
+            continue
+        try:
+            load_plugin(reg, ep.load, status)
+        except Exception as exc:
+            status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
+            if strict:
+                _statuses[:] = statuses
+                raise PluginError(
+                    f"lossreg plugin {status.label} failed to load: {status.error}",
+                    plugin=status.name,
+                ) from exc
+            warnings.warn(
+                f"lossreg plugin {status.label} failed to load and was skipped: {status.error} "
+                "(LOSSREG_STRICT_PLUGINS=1 makes this an error; "
+                f"LOSSREG_DISABLE_PLUGINS={status.name} silences it)",
+                LossregPluginWarning,
+                stacklevel=2,
+            )
+        else:
+            status.status = "loaded"
+    _statuses[:] = statuses
+
+
+def load_plugin(reg: Registry, load: Callable[[], Any], status: PluginStatus) -> None:
+    """Import one plugin, validate its hooks with pluggy, call its hook, commit atomically."""
+    obj = load()
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    pm.register(obj, name=status.name)  # validates hook arguments against the spec
+    pm.check_pending()  # a misspelt hook name is an error, never zero losses in silence
+    if not pm.hook.register_losses.get_hookimpls():
+        raise PluginError(f"{status.label} implements no register_losses hook")
+    staged: list[tuple[LossRecord, bool]] = []
+    pm.hook.register_losses(register=_collector(status.provider, staged))
+    reg.add_all(staged)
+    status.losses = [r.name for r, _ in staged]
+
+
+def _collector(provider: Provider, staged: list[tuple[LossRecord, bool]]) -> Callable[..., Any]:
+    """The ``register`` callback handed to one plugin: it stages, the loader commits."""
+
+    def register(
+        name: str,
+        factory: Any = None,
+        *,
+        override: bool = False,
+        **options: Any,
+    ) -> Any:
+        if factory is None:  # used as a decorator
+            return lambda f: (register(name, f, override=override, **options), f)[1]
+        try:
+            staged.append((make_record(name, factory, provider, **options), override))
+        except TypeError as exc:
+            raise PluginError(f"{provider}: bad registration of {name!r}: {exc}") from exc
+        except LossregError:
+            raise
+        return factory
+
+    return register

@@ -1,0 +1,243 @@
+"""One flat mapping of loss names and aliases to records, filled by plugins."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from .errors import DuplicateLossError, PluginError, UnknownLossError
+
+__all__ = ["LossInfo", "LossRecord", "Provider", "Registry", "registry"]
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where a loss came from: an entry point of a distribution, or in-process code."""
+
+    plugin: str
+    distribution: str | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        if self.distribution is None:
+            return f"{self.plugin!r}"
+        return f"plugin {self.plugin!r} ({self.distribution} {self.version})"
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What :func:`lossreg.describe` tells about a loss."""
+
+    name: str
+    aliases: tuple[str, ...]
+    provider: str
+    summary: str
+    tags: tuple[str, ...]
+    params: type[BaseModel]
+    differentiable: bool
+    kind: str  # "function", "module", "preset" or "composite"
+    distribution: str | None = None
+    version: str | None = None
+    inputs: tuple[str, ...] = ("input", "target")
+    doc: str = ""
+
+
+@dataclass
+class LossRecord:
+    """A registered loss. ``params`` of presets and composites are derived on first use."""
+
+    name: str
+    factory: Any
+    kind: str
+    provider: Provider
+    aliases: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    summary: str = ""
+    differentiable: bool = True
+    params: type[BaseModel] | None = None
+    inputs: tuple[str, ...] = ("input", "target")
+    spec: Any = None  # preset mapping or composite config
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+def tensor_inputs(factory: Callable[..., Any], kind: str) -> tuple[str, ...]:
+    """Names of the tensor arguments a loss is called with (for ``inputs:`` routing)."""
+    target = factory.forward if kind == "module" else factory
+    names = []
+    for p in inspect.signature(target).parameters.values():
+        if p.name == "self":
+            continue
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and (
+            kind == "module" or p.default is p.empty
+        ):
+            names.append(p.name)
+    return tuple(names)
+
+
+class Registry:
+    """Names and aliases to records; discovery runs once, on the first lookup."""
+
+    def __init__(self, discover: Callable[[Registry], None] | None = None) -> None:
+        self._records: dict[str, LossRecord] = {}
+        self._names: dict[str, str] = {}
+        self._discover = discover
+        self._discovered = False
+        self._lock = threading.RLock()
+
+    # -- discovery -------------------------------------------------------------------------
+    def ensure_discovered(self) -> None:
+        if self._discovered:  # fast path, no lock once discovery is done
+            return
+        with self._lock:
+            if self._discovered or self._discover is None:
+                return
+            self._discovered = True  # re-entrant lookups during discovery see partial state
+            try:
+                self._discover(self)
+            except BaseException:
+                self._discovered = False
+                raise
+
+    def reset(self) -> None:
+        """Forget everything and discover again on the next lookup (for tests)."""
+        with self._lock:
+            self._records.clear()
+            self._names.clear()
+            self._discovered = False
+
+    # -- writing ---------------------------------------------------------------------------
+    def add_all(self, items: Iterable[tuple[LossRecord, bool]]) -> None:
+        """Add ``(record, override)`` pairs atomically: every one lands, or none does."""
+        with self._lock:
+            new_names = dict(self._names)
+            new_records = dict(self._records)
+            for rec, override in items:
+                for n in rec.names:
+                    old = new_names.get(n)
+                    if old is not None and not override:
+                        first = str(new_records[old].provider)
+                        raise DuplicateLossError(n, first, str(rec.provider))
+                    if old is not None:
+                        _drop(new_records, new_names, old)
+                new_records[rec.name] = rec
+                for n in rec.names:
+                    new_names[n] = rec.name
+            self._records, self._names = new_records, new_names
+
+    # -- reading ---------------------------------------------------------------------------
+    def lookup(self, name: str, *, where: str = "") -> LossRecord:
+        self.ensure_discovered()
+        canonical = self._names.get(name) if isinstance(name, str) else None
+        if canonical is None:
+            if not isinstance(name, str):
+                raise UnknownLossError(repr(name), where=where)
+            if "." in name:
+                where += " (dotted paths are never imported; use a registered name)"
+            raise UnknownLossError(name, self.suggest(name), where=where)
+        return self._records[canonical]
+
+    def suggest(self, name: str) -> list[str]:
+        lowered = {n.lower(): n for n in self._names}
+        hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+        out: list[str] = []
+        for h in hits:
+            canonical = self._names[lowered[h]]
+            if canonical not in out:
+                out.append(canonical)
+        return out
+
+    def records(self) -> list[LossRecord]:
+        self.ensure_discovered()
+        return [self._records[n] for n in sorted(self._records)]
+
+    def __contains__(self, name: object) -> bool:
+        self.ensure_discovered()
+        return name in self._names
+
+
+def _drop(records: dict[str, LossRecord], names: dict[str, str], canonical: str) -> None:
+    rec = records.pop(canonical)
+    for n in rec.names:
+        if names.get(n) == canonical:
+            del names[n]
+
+
+def make_record(
+    name: str,
+    factory: Any,
+    provider: Provider,
+    *,
+    params: type[BaseModel] | None = None,
+    aliases: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    summary: str | None = None,
+    differentiable: bool = True,
+) -> LossRecord:
+    """Check one registration and turn it into a record (no registry is touched)."""
+    from ._schema import derive_params
+
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"{provider}: a loss name must be a non-empty string, got {name!r}")
+    if isinstance(aliases, str):
+        raise PluginError(f"{provider}: aliases of {name!r} must be a list of names, not a string")
+    if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise PluginError(f"{provider}: params of {name!r} must be a pydantic model class")
+    doc = inspect.getdoc(factory) if callable(factory) else None
+    text = summary or (doc.strip().splitlines()[0] if doc else "")
+    common = dict(
+        provider=provider,
+        aliases=tuple(aliases),
+        tags=tuple(tags),
+        summary=text,
+        differentiable=differentiable,
+    )
+    if isinstance(factory, str) or (isinstance(factory, Mapping) and "expr" in factory):
+        from ._expr import parse
+
+        spec = {"expr": factory} if isinstance(factory, str) else dict(factory)
+        parse(spec["expr"])  # syntax errors surface at registration
+        return LossRecord(name, None, "composite", spec=spec, params=params, **common)
+    if isinstance(factory, Mapping):
+        if "name" not in factory:
+            raise PluginError(f"{provider}: preset {name!r} needs a 'name' key naming its base")
+        return LossRecord(name, None, "preset", spec=dict(factory), params=params, **common)
+    if inspect.isclass(factory):
+        import torch
+
+        if not issubclass(factory, torch.nn.Module):
+            raise PluginError(f"{provider}: factory of {name!r} is a class but not an nn.Module")
+        kind = "module"
+    elif callable(factory):
+        kind = "function"
+    else:
+        raise PluginError(
+            f"{provider}: factory of {name!r} must be a function, an nn.Module class, an "
+            f"expression or a mapping, got {type(factory).__name__}"
+        )
+    return LossRecord(
+        name,
+        factory,
+        kind,
+        params=params or derive_params(factory, name),
+        inputs=tensor_inputs(factory, kind),
+        **common,
+    )
+
+
+def _discover(reg: Registry) -> None:
+    from ._plugins import discover
+
+    discover(reg)
+
+
+registry = Registry(_discover)

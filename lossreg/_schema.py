@@ -1,0 +1,175 @@
+"""Parameter schemas: the pydantic base for loss params, models derived from a factory's
+signature, and validation that turns pydantic's errors into one :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, Union
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from .errors import ConfigProblem
+
+__all__ = ["Params", "Reduction", "TensorList", "derive_params", "tensor_fields", "validate_params"]
+
+
+class TensorParam:
+    """Marker: a list of numbers in the config that becomes a registered buffer."""
+
+    def __repr__(self) -> str:
+        return "TensorParam()"
+
+
+_TENSOR = TensorParam()
+#: A list of finite numbers in a config; a tensor (registered buffer) in the built module.
+TensorList = Annotated[list[float], _TENSOR]
+
+
+#: The ``reduction`` every loss takes: ``mean`` (default), ``sum`` or ``none``.
+Reduction = Literal["mean", "sum", "none"]
+
+
+class Params(BaseModel):
+    """Base of every loss's parameter model.
+
+    Unknown keys are refused, floats must be finite (nan, inf and 1e309 are refused), defaults
+    are validated too. ``defer_build`` keeps ``import`` cheap: a schema is built on first use.
+
+    >>> class FocalParams(Params):
+    ...     gamma: float = 2.0
+    >>> FocalParams(gamma=3).gamma
+    3.0
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, validate_default=True, defer_build=True, frozen=True
+    )
+
+
+# Keys that other config systems use to import arbitrary code: refused, never interpreted.
+_IMPORT_KEYS = ("_target_", "_component_", "_partial_", "type")
+_DEPRECATED = ("size_average", "reduce")
+
+
+def tensor_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names of the fields declared as :data:`TensorList` (optionally ``| None``)."""
+    names = set()
+    for fname, field in model.model_fields.items():
+        if _TENSOR in field.metadata or _mentions_tensor(field.annotation):
+            names.add(fname)
+    return frozenset(names)
+
+
+def _mentions_tensor(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:
+        return _TENSOR in typing.get_args(annotation)[1:]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return any(_mentions_tensor(a) for a in typing.get_args(annotation))
+    return False
+
+
+def derive_params(factory: Callable[..., Any], name: str) -> type[Params]:
+    """Build a params model from a factory's keyword parameters, hints and defaults.
+
+    For a function ``fn(input, target, *, p=1.0)`` the parameters are the keyword-only ones
+    (or, without a ``*``, those with defaults); for an ``nn.Module`` class, its ``__init__``'s.
+    A ``torch.Tensor`` hint becomes a :data:`TensorList`.
+    """
+    is_class = inspect.isclass(factory)
+    target = factory.__init__ if is_class else factory  # type: ignore[misc]
+    sig = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: fall back to no hints
+        hints = {}
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    if not is_class:
+        kwonly = [p for p in params if p.kind is p.KEYWORD_ONLY]
+        params = kwonly or [p for p in params if p.default is not p.empty]
+    fields: dict[str, Any] = {}
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        ann = _config_type(hints.get(p.name, Any if p.default is p.empty else type(p.default)))
+        fields[p.name] = (ann, ... if p.default is p.empty else p.default)
+    model_name = "".join(part.title() for part in name.replace("-", "_").split("_")) + "Params"
+    return pydantic.create_model(model_name, __base__=Params, **fields)  # type: ignore[call-overload, no-any-return]
+
+
+def _config_type(hint: Any) -> Any:
+    import torch  # local: only derived models need it
+
+    if hint is torch.Tensor:
+        return TensorList
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = tuple(_config_type(a) for a in typing.get_args(hint))
+        return Union[args]  # noqa: UP007 - built from a runtime tuple
+    if hint is type(None):
+        return type(None)
+    return hint
+
+
+def refused_keys(data: Mapping[str, Any], path: str, loss: str) -> list[ConfigProblem]:
+    """Problems for keys lossreg refuses before any validation runs."""
+    out = []
+    for key in data:
+        where = f"{path}.{key}" if path else str(key)
+        if key in _IMPORT_KEYS:
+            out.append(
+                ConfigProblem(
+                    where,
+                    f"{key!r} is not supported: lossreg builds registered names only; nothing "
+                    "is imported. Use `name: <registered loss>`",
+                    loss,
+                    data[key],
+                )
+            )
+        elif key in _DEPRECATED:
+            out.append(
+                ConfigProblem(
+                    where,
+                    f"{key!r} is deprecated in PyTorch and not accepted; use "
+                    "reduction: 'mean', 'sum' or 'none'",
+                    loss,
+                    data[key],
+                )
+            )
+    return out
+
+
+def validate_params(
+    model: type[BaseModel], data: Mapping[str, Any], *, loss: str, path: str = ""
+) -> tuple[BaseModel | None, list[ConfigProblem]]:
+    """Validate ``data`` against ``model``; return the instance or every problem found."""
+    problems = refused_keys(data, path, loss)
+    if problems:
+        return None, problems
+    try:
+        return model.model_validate(dict(data)), []
+    except pydantic.ValidationError as exc:
+        return None, [_problem(err, model, path, loss) for err in exc.errors()]
+
+
+def _problem(err: Any, model: type[BaseModel], path: str, loss: str) -> ConfigProblem:
+    loc = ".".join(str(part) for part in err["loc"])
+    where = f"{path}.{loc}" if path and loc else (path or loc)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1])
+        close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.5)
+        choices = ", ".join(model.model_fields) or "none"
+        msg = f"unknown parameter {key!r}" + (
+            f"; did you mean {close[0]!r}?" if close else f"; parameters are: {choices}"
+        )
+    elif err["type"] == "missing":
+        msg = "required parameter is missing"
+        return ConfigProblem(where, msg, loss)
+    elif err["type"] == "finite_number":
+        msg = "must be a finite number (nan and inf are refused)"
+    return ConfigProblem(where, msg, loss, err.get("input", ...))

@@ -1,0 +1,5 @@
+"""``lossreg.hookimpl``: the marker plugin modules put on their ``register_losses``."""
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("lossreg")

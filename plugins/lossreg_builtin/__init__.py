@@ -1,0 +1,1 @@
+"""lossreg's built-in losses, shipped as plugins through the ``lossreg`` entry points."""

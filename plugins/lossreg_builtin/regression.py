@@ -1,0 +1,136 @@
+"""Regression losses: L1, MSE, smooth L1, Huber (equal to ``torch.nn``) and Sobolev."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+import lossreg
+from lossreg import Params, Reduction, check_dims, check_same_shape
+
+from ._common import reduce, upcast
+
+REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+
+
+class RegressionParams(Params):
+    reduction: Reduction = REDUCTION
+
+
+def l1(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Mean absolute error, |input - target|; equals ``torch.nn.L1Loss``.
+
+    Shape: input and target ``(*)``, equal; ``reduction='none'`` gives ``(*)``.
+
+    >>> l1(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
+    tensor(1.5000)
+    """
+    check_same_shape("l1", input, target)
+    return F.l1_loss(input, target, reduction=reduction)
+
+
+def mse(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error, (input - target)^2; equals ``torch.nn.MSELoss``.
+
+    Shape: input and target ``(*)``, equal; ``reduction='none'`` gives ``(*)``.
+
+    >>> mse(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
+    tensor(2.5000)
+    """
+    check_same_shape("mse", input, target)
+    return F.mse_loss(input, target, reduction=reduction)
+
+
+class SmoothL1Params(RegressionParams):
+    beta: float = Field(
+        1.0, ge=0, description="where the quadratic part turns linear; 0 gives plain L1"
+    )
+
+
+def smooth_l1(
+    input: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """Smooth L1 (Girshick 2015, Fast R-CNN): 0.5 d^2/beta if |d| < beta else |d| - 0.5 beta.
+
+    Equals ``torch.nn.SmoothL1Loss``. Shape: ``(*)``, equal; ``none`` gives ``(*)``.
+
+    >>> smooth_l1(torch.tensor([0.5, 3.0]), torch.zeros(2))
+    tensor(1.3125)
+    """
+    check_same_shape("smooth_l1", input, target)
+    return F.smooth_l1_loss(input, target, reduction=reduction, beta=beta)
+
+
+class HuberParams(RegressionParams):
+    delta: float = Field(1.0, gt=0, description="threshold between the quadratic and linear parts")
+
+
+def huber(
+    input: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """Huber loss: 0.5 d^2 if |d| <= delta else delta (|d| - 0.5 delta); equals
+    ``torch.nn.HuberLoss``. Shape: ``(*)``, equal; ``none`` gives ``(*)``.
+
+    >>> huber(torch.tensor([0.5, 3.0]), torch.zeros(2), delta=2.0)
+    tensor(2.0625)
+    """
+    check_same_shape("huber", input, target)
+    return F.huber_loss(input, target, reduction=reduction, delta=delta)
+
+
+class SobolevParams(RegressionParams):
+    grad_weight: float = Field(
+        1.0, ge=0, description="lambda: weight of the squared finite-difference error"
+    )
+    order: int = Field(1, ge=1, le=1, description="derivative order; only 1 is implemented")
+    reduction: Reduction = Field(
+        "mean", description="`mean` over the batch, `sum`, or `none` (one value per sample)"
+    )
+
+
+def sobolev(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    grad_weight: float = 1.0,
+    order: int = 1,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """H1-type Sobolev loss (Czarnecki et al. 2017, "Sobolev Training for Neural Networks").
+
+    Per sample: mean((u - v)^2) + lambda * sum over spatial dims d of
+    mean((D_d u - D_d v)^2), with D_d the forward difference along d.
+
+    Shape: input and target ``(N, C, *spatial)`` with 1 to 3 spatial dims; ``none`` gives
+    ``(N,)``.
+
+    >>> u = torch.tensor([[[0.0, 1.0, 3.0]]])
+    >>> sobolev(u, torch.zeros_like(u))
+    tensor(5.8333)
+    """
+    check_same_shape("sobolev", input, target)
+    check_dims("sobolev", "input", input, 3, "(N, C, *spatial) with 1 to 3 spatial dims")
+    if input.dim() > 5:
+        raise lossreg.LossregError(
+            f"sobolev: input must have 1 to 3 spatial dims (N, C, *spatial), got shape "
+            f"{tuple(input.shape)}"
+        )
+    u, v = upcast(input, target)
+    diff = u - v
+    batch_dims = tuple(range(1, diff.dim()))
+    loss = diff.square().mean(dim=batch_dims)
+    for d in range(2, diff.dim()):
+        if diff.shape[d] > 1:
+            loss = loss + grad_weight * torch.diff(diff, dim=d).square().mean(dim=batch_dims)
+    return reduce(loss, reduction, "sobolev").to(input.dtype)
+
+
+@lossreg.hookimpl
+def register_losses(register):  # type: ignore[no-untyped-def]
+    tags = ("regression",)
+    register("l1", l1, params=RegressionParams, aliases=("mae", "l1_loss", "L1Loss"), tags=tags)
+    register("mse", mse, params=RegressionParams, aliases=("l2", "mse_loss", "MSELoss"), tags=tags)
+    register("smooth_l1", smooth_l1, params=SmoothL1Params, aliases=("SmoothL1Loss",), tags=tags)
+    register("huber", huber, params=HuberParams, aliases=("HuberLoss",), tags=tags)
+    register("sobolev", sobolev, params=SobolevParams, tags=tags)
