@@ -241,7 +241,8 @@ def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
         [
             ConfigProblem(
                 "",
-                f"a loss spec must be a name, an expression or a mapping, got {type(spec).__name__}",
+                "a loss spec must be a name, an expression or a mapping, "
+                f"got {type(spec).__name__}",
                 value=spec,
             )
         ]
