@@ -1,0 +1,114 @@
+"""Human-readable rows for a loss's parameters (type, default, constraints, description),
+read from its pydantic model. ``lossreg show`` and the generated catalog page both use them.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from ._schema import TensorParam
+
+__all__ = ["ParamRow", "example_yaml", "param_rows"]
+
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    name: str
+    type: str
+    default: str
+    constraints: str
+    description: str
+    required: bool
+
+
+def param_rows(model: type[BaseModel]) -> list[ParamRow]:
+    """One row per field of ``model``, in declaration order."""
+    rows = []
+    for name, field in model.model_fields.items():
+        required = field.is_required()
+        if required:
+            default = "required"
+        elif field.default_factory is not None:
+            default = _value(field.default_factory())  # type: ignore[call-arg]
+        else:
+            default = _value(field.default)
+        bounds = [
+            f"{sym} {getattr(m, attr)}"
+            for m in field.metadata
+            for attr, sym in _BOUNDS
+            if getattr(m, attr, None) is not None
+        ]
+        tensor = any(isinstance(m, TensorParam) for m in field.metadata)
+        type_text = _type_name(field.annotation)
+        if tensor:
+            type_text = "list[float] (tensor)"
+        rows.append(
+            ParamRow(name, type_text, default, ", ".join(bounds), field.description or "", required)
+        )
+    return rows
+
+
+def defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The default of every optional field, as JSON-like values."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        value = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        out[name] = value
+    return out
+
+
+def example_yaml(name: str, model: type[BaseModel]) -> str:
+    """A ``loss:`` block users can copy: the loss with every parameter at its default."""
+    import json
+
+    lines = ["loss:", f"  name: {name}"]
+    for key, field in model.model_fields.items():
+        if field.is_required():
+            lines.append(f"  {key}: ???  # required")
+            continue
+        value = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        lines.append(f"  {key}: {json.dumps(value) if value is not PydanticUndefined else '???'}")
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    if value is PydanticUndefined:
+        return "required"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def _type_name(ann: Any) -> str:
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if origin is Literal:
+        return " | ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
+    if origin is Annotated:
+        if any(isinstance(m, TensorParam) for m in args[1:]):
+            return "list[float] (tensor)"
+        return _type_name(args[0])
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if ann is type(None):
+        return "null"
+    if origin is not None:
+        inner = ", ".join(_type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    if isinstance(ann, type):
+        return ann.__name__
+    return str(ann).replace("typing.", "")

@@ -1,0 +1,390 @@
+"""The ``lossreg`` command line: a thin typer layer over the public API.
+
+Every user mistake prints one ``error:`` line and a ``hint:`` line on stderr and exits
+non-zero; ``--debug`` (anywhere on the command line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lossreg",
+    help="lossreg: a plugin-based registry of PyTorch losses. "
+    "List, inspect, validate, plot and train with losses named in configs.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _width(stream: Any) -> int | None:
+    """Terminal width on a terminal or with $COLUMNS; 120 columns when piped (not 80)."""
+    import os
+
+    return None if os.environ.get("COLUMNS") or stream.isatty() else 120
+
+
+out = Console(highlight=False, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class CliError(Exception):
+    """A usage error of the command line with a hint (not a lossreg API error)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback on errors.")
+    ] = False,
+) -> None:
+    """lossreg: a plugin-based registry of PyTorch losses."""
+
+
+# -- list, show, plugins ---------------------------------------------------------------------
+@app.command("list")
+def list_(
+    tag: Annotated[str | None, typer.Option(help="Only losses with this tag.")] = None,
+) -> None:
+    """Table of registered losses: name, aliases, tags, provider, summary."""
+    from rich.table import Table
+
+    import lossreg
+
+    names = lossreg.available(tag=tag)
+    if not names:
+        from ._registry import registry
+
+        tags = sorted({t for rec in registry.records() for t in rec.tags})
+        raise CliError(f"no loss has the tag {tag!r}", f"tags in use: {', '.join(tags)}")
+    table = Table(title=f"{len(names)} losses" + (f" tagged {tag!r}" if tag else ""))
+    for col in ("name", "aliases", "tags", "provider", "summary"):
+        table.add_column(col, overflow="fold")
+    for name in names:
+        try:
+            info = lossreg.describe(name)
+        except lossreg.LossregError as exc:  # one broken entry does not hide the others
+            table.add_row(name, "", "", "", f"[red]cannot describe: {escape(str(exc))}[/red]")
+            continue
+        table.add_row(
+            *(escape(x) for x in (info.name, ", ".join(info.aliases), ", ".join(info.tags))),
+            escape(info.provider),
+            escape(info.summary),
+        )
+    out.print(table)
+
+
+@app.command()
+def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> None:
+    """Parameters (types, defaults, constraints, docs), formula and an example config."""
+    import inspect
+
+    from rich.table import Table
+
+    import lossreg
+
+    from ._paramdoc import example_yaml, param_rows
+    from ._registry import registry
+
+    info = lossreg.describe(name)
+    out.print(f"[bold]{info.name}[/bold]  {info.summary}")
+    facts = {
+        "aliases": ", ".join(info.aliases) or "-",
+        "tags": ", ".join(info.tags) or "-",
+        "provider": f"{info.provider} ({info.distribution or 'in-process'} {info.version or ''})",
+        "kind": info.kind,
+        "inputs": ", ".join(info.inputs),
+        "differentiable": "yes" if info.differentiable else "no (no gradient)",
+    }
+    spec = registry.lookup(info.name).spec
+    if info.kind == "composite" and spec:
+        facts["expression"] = spec["expr"]
+    if info.kind == "preset" and spec:
+        facts["preset of"] = ", ".join(f"{k}: {v}" for k, v in spec.items())
+    for key, value in facts.items():
+        out.print(f"  {key:<15}{value}")
+    rows = param_rows(info.params)
+    if rows:
+        table = Table(title="parameters", title_justify="left")
+        for col in ("name", "type", "default", "constraints", "description"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r.name, r.type, r.default, r.constraints, r.description)
+        out.print(table)
+    else:
+        out.print("  parameters     none")
+    if info.doc:
+        out.print("\n[bold]doc[/bold]")
+        out.print(inspect.cleandoc(info.doc), markup=False)
+    out.print("\n[bold]example config[/bold]")
+    out.print(example_yaml(info.name, info.params), markup=False)
+
+
+@app.command()
+def plugins() -> None:
+    """Each plugin: distribution, version, entry point, load status, its losses."""
+    import warnings
+
+    from rich.table import Table
+
+    import lossreg
+    from lossreg._plugins import plugin_statuses
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lossreg.LossregPluginWarning)  # shown in the table
+        lossreg.available()
+    table = Table(title="lossreg plugins (entry-point group 'lossreg')")
+    for col in ("plugin", "distribution", "version", "entry point", "status", "losses"):
+        table.add_column(col, overflow="fold")
+    colors = {"loaded": "green", "failed": "red", "disabled": "yellow"}
+    for s in plugin_statuses():
+        status = f"[{colors.get(s.status, 'white')}]{s.status}[/]"
+        if s.error:
+            status += f"\n{s.error}"
+        table.add_row(
+            s.name, s.distribution or "-", s.version or "-", s.value, status, ", ".join(s.losses)
+        )
+    out.print(table)
+
+
+# -- check, eval, schema ---------------------------------------------------------------------
+ConfigArg = Annotated[
+    Path, typer.Argument(help="YAML config; the spec is under `loss:` or is the whole file.")
+]
+
+
+@app.command()
+def check(config: ConfigArg) -> None:
+    """Load a YAML config, validate it, print the built tree."""
+    import lossreg
+
+    from ._config_file import load_spec
+
+    module = lossreg.build(load_spec(config))
+    out.print(_tree(module, str(config)))
+    out.print(f"[green]ok[/green]: {config} is a valid lossreg config")
+
+
+def _tree(module: Any, label: str) -> Any:
+    from rich.tree import Tree
+
+    import lossreg
+
+    config = lossreg.to_config(module)
+    tree = Tree(f"[bold]{label}[/bold]")
+    _add(tree, module, config)
+    return tree
+
+
+def _add(tree: Any, module: Any, config: dict[str, Any], label: str = "") -> None:
+    import lossreg
+
+    if "expr" in config:
+        node = tree.add(f"{label}composite [cyan]{escape(config['expr'])}[/cyan]")
+        for key, term in module.terms.items():
+            route = config["terms"].get(key, {}).get("inputs")
+            routed = f" [dim]inputs {escape(str(route))}[/dim]" if route else ""
+            _add(node, term, lossreg.to_config(term), f"{escape(key)}{routed}: ")
+        return
+    params = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in ("name", "inputs"))
+    tree.add(f"{label}[bold]{escape(config['name'])}[/bold]({escape(params)})")
+
+
+@app.command("eval")
+def eval_(
+    config: ConfigArg,
+    shape: Annotated[
+        str | None,
+        typer.Option(help="Input shape N,C,*spatial (e.g. 4,3,32,32); target follows the loss."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic tensors.")] = 0,
+) -> None:
+    """Run the built loss on synthetic tensors; print the total and every term."""
+    from rich.table import Table
+
+    import lossreg
+
+    from ._config_file import load_spec
+    from ._synth import as_shape, describe_tensor, synth_call
+
+    module = lossreg.build(load_spec(config))
+    value, tensors, _ = synth_call(module, as_shape(shape) if shape else None, seed)
+    table = Table(title=f"{config} on synthetic tensors (seed {seed})")
+    table.add_column("tensor")
+    table.add_column("shape, dtype")
+    for key, t in tensors.items():
+        table.add_row(key, describe_tensor(t))
+    out.print(table)
+    values = Table()
+    values.add_column("term")
+    values.add_column("value", justify="right")
+    for key, v in getattr(module, "last_values", {}).items():
+        values.add_row(key, _num(v))
+    values.add_row("[bold]total[/bold]", f"[bold]{_num(value)}[/bold]")
+    out.print(values)
+
+
+def _num(t: Any) -> str:
+    if t.numel() == 1:
+        return f"{float(t):.6g}"
+    return f"{tuple(t.shape)} tensor, mean {float(t.float().mean()):.6g}"
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """JSON Schema (draft 2020-12) of a loss spec, for YAML editors and CI."""
+    from ._jsonschema import loss_spec_schema
+
+    text = json.dumps(loss_spec_schema(), indent=2)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        err.print(f"wrote {output}")
+
+
+# -- plot, demo, new-plugin ------------------------------------------------------------------
+@app.command()
+def plot(
+    names: Annotated[list[str], typer.Argument(help="Loss names or aliases.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
+        "losses.png"
+    ),
+) -> None:
+    """Loss value against prediction for the named losses, as a PNG.
+
+    `focal` alone reproduces Figure 1 of Lin et al. 2017 (loss against p_t for several gamma).
+    """
+    from ._plot import plot_losses
+
+    plot_losses(names, output)
+    out.print(f"wrote {output}")
+
+
+@app.command()
+def demo(
+    config: Annotated[
+        Path | None, typer.Option(help="Objective config (default: the built-in demo.yaml).")
+    ] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps per run.")] = 150,
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG of the loss curves.")] = Path(
+        "demo_losses.png"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
+) -> None:
+    """Train a small segmentation net on synthetic imbalanced blobs with the demo objective
+    and with bce alone; report validation dice and IoU of both and plot the loss curves."""
+    from ._demo import run_demo
+
+    run_demo(config=config, steps=steps, output=output, seed=seed, console=out)
+
+
+@app.command("new-plugin")
+def new_plugin(
+    name: Annotated[str, typer.Argument(help="Distribution name, e.g. acme-losses.")],
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Where to create it (default: ./NAME).")
+    ] = None,
+) -> None:
+    """Scaffold a company plugin package: pyproject entry point, a loss, its test."""
+    from ._scaffold import scaffold
+
+    root = scaffold(name, directory)
+    out.print(f"created plugin package in {root}")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        out.print(f"  {path.relative_to(root)}")
+    out.print(
+        "next: pip install -e " + str(root) + f" && python -m pytest {root / 'tests'}",
+        markup=False,
+    )
+
+
+# -- errors ----------------------------------------------------------------------------------
+def _hint(exc: BaseException) -> str:
+    from .errors import (
+        ConfigError,
+        DuplicateLossError,
+        ExpressionError,
+        LossregError,
+        PluginError,
+        UnknownLossError,
+    )
+
+    hint = getattr(exc, "hint", None)
+    if hint is not None:
+        return str(hint)
+    if isinstance(exc, UnknownLossError):
+        return "" if "lossreg list" in str(exc) else "`lossreg list` shows every registered loss"
+    if isinstance(exc, ConfigError):
+        return "`lossreg show NAME` lists a loss's parameters; `lossreg schema` gives a JSON Schema"
+    if isinstance(exc, ExpressionError):
+        return "expressions use numbers, names, + - * /, unary minus and parentheses"
+    if isinstance(exc, (PluginError, DuplicateLossError)):
+        return "`lossreg plugins` shows each plugin and its status"
+    if isinstance(exc, LossregError):
+        return ""
+    return "rerun with --debug for the full traceback"
+
+
+def _report(exc: BaseException) -> None:
+    from .errors import LossregError
+
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, (LossregError, CliError, OSError)):
+        text = f"{type(exc).__name__}: {text}"
+    first, _, rest = text.partition("\n")
+    err.print(f"[bold red]error:[/bold red] {escape(first)}")
+    if rest:
+        err.print(escape(rest))
+    hint = _hint(exc)
+    if hint:
+        err.print(f"[dim]hint:[/dim] {escape(hint)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lossreg`` console script; returns the exit code."""
+    import click
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args = ["--debug"] + [a for a in args if a != "--debug"]
+    try:
+        result = app(args=args, prog_name="lossreg", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        _report(exc)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
