@@ -346,7 +346,8 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
         try:
             module, found = _try_named(name, term, term_path)
         except LossregError as exc:  # unknown name: keep collecting, report all at once
-            problems.append(ConfigProblem(f"{term_path}.name", str(exc)))
+            where = f"{term_path}.name" if key in terms_spec else f"{prefix}expr"
+            problems.append(ConfigProblem(where, str(exc)))
             continue
         problems += found
         if module is None:

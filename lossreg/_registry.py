@@ -92,21 +92,22 @@ class Registry:
         self._names: dict[str, str] = {}
         self._discover = discover
         self._discovered = False
+        self._discovering = False
         self._lock = threading.RLock()
 
     # -- discovery -------------------------------------------------------------------------
     def ensure_discovered(self) -> None:
-        if self._discovered:  # fast path, no lock once discovery is done
+        if self._discovered:  # fast path: no lock once discovery has finished
             return
-        with self._lock:
-            if self._discovered or self._discover is None:
-                return
-            self._discovered = True  # re-entrant lookups during discovery see partial state
+        with self._lock:  # other threads wait here until discovery is complete
+            if self._discovered or self._discovering or self._discover is None:
+                return  # _discovering: a plugin looking up losses while it is being loaded
+            self._discovering = True
             try:
                 self._discover(self)
-            except BaseException:
-                self._discovered = False
-                raise
+                self._discovered = True
+            finally:
+                self._discovering = False
 
     def reset(self) -> None:
         """Forget everything and discover again on the next lookup (for tests)."""
