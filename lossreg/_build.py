@@ -91,7 +91,7 @@ def params_model(rec: LossRecord) -> type[BaseModel]:
                 new = copy.copy(field)
                 new.default = getattr(inst, key)
                 fields[key] = (field.annotation, new)
-            rec.params = pydantic.create_model(  # type: ignore[call-overload]
+            rec.params = pydantic.create_model(
                 _model_name(rec.name), __base__=base, **fields
             )
         else:
@@ -410,7 +410,8 @@ def to_config(module: nn.Module) -> dict[str, Any]:
         raise LossregError(
             f"to_config: {type(module).__name__} was not built by lossreg.build, so it has no spec"
         )
-    return _copy(config)
+    copied: dict[str, Any] = _copy(config)
+    return copied
 
 
 def _copy(value: Any) -> Any:

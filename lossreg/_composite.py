@@ -61,7 +61,8 @@ class CompositeLoss(nn.Module):
         term = self.terms[key]
         route = self.routes.get(key)
         if route is None and args:
-            return term(*args, **tensors)
+            out: torch.Tensor = term(*args, **tensors)
+            return out
         if route is None:
             route = {arg: arg for arg in self.arg_names[key]}
         missing = [src for src in route.values() if src not in tensors]
@@ -71,7 +72,8 @@ class CompositeLoss(nn.Module):
                 f"composite term {key!r} takes tensor {missing[0]!r}, which was not passed "
                 f"(passed: {passed}); call the objective with {missing[0]}=..."
             )
-        return term(**{arg: tensors[src] for arg, src in route.items()})
+        routed: torch.Tensor = term(**{arg: tensors[src] for arg, src in route.items()})
+        return routed
 
     def extra_repr(self) -> str:
         return f"expr={self.expr!r}"

@@ -72,7 +72,7 @@ class LossRecord:
 
 def tensor_inputs(factory: Callable[..., Any], kind: str) -> tuple[str, ...]:
     """Names of the tensor arguments a loss is called with (for ``inputs:`` routing)."""
-    target = factory.forward if kind == "module" else factory
+    target = getattr(factory, "forward") if kind == "module" else factory  # noqa: B009
     names = []
     for p in inspect.signature(target).parameters.values():
         if p.name == "self":
@@ -195,7 +195,7 @@ def make_record(
         raise PluginError(f"{provider}: params of {name!r} must be a pydantic model class")
     doc = inspect.getdoc(factory) if callable(factory) else None
     text = summary or (doc.strip().splitlines()[0] if doc else "")
-    common = dict(
+    common: dict[str, Any] = dict(
         provider=provider,
         aliases=tuple(aliases),
         tags=tuple(tags),

@@ -82,7 +82,7 @@ def derive_params(factory: Callable[..., Any], name: str) -> type[Params]:
     A ``torch.Tensor`` hint becomes a :data:`TensorList`.
     """
     is_class = inspect.isclass(factory)
-    target = factory.__init__ if is_class else factory  # type: ignore[misc]
+    target = factory.__init__ if is_class else factory
     sig = inspect.signature(target)
     try:
         hints = typing.get_type_hints(target)
@@ -99,7 +99,7 @@ def derive_params(factory: Callable[..., Any], name: str) -> type[Params]:
         ann = _config_type(hints.get(p.name, Any if p.default is p.empty else type(p.default)))
         fields[p.name] = (ann, ... if p.default is p.empty else p.default)
     model_name = "".join(part.title() for part in name.replace("-", "_").split("_")) + "Params"
-    return pydantic.create_model(model_name, __base__=Params, **fields)  # type: ignore[call-overload, no-any-return]
+    return pydantic.create_model(model_name, __base__=Params, **fields)
 
 
 def _config_type(hint: Any) -> Any:

@@ -104,7 +104,7 @@ def _reductions(name: str, params: Mapping[str, Any]) -> list[str | None]:
     fld = model.model_fields.get("reduction")
     if fld is None:
         return [None]
-    choices = [a for a in typing.get_args(fld.annotation) if isinstance(a, str)]
+    choices: list[str | None] = [a for a in typing.get_args(fld.annotation) if isinstance(a, str)]
     return choices or [None]
 
 
