@@ -397,7 +397,15 @@ def multilabel_margin(
                 f"{num_classes} classes (-1 ends a sample's labels)",
             )
     (x,) = upcast(input)
-    return F.multilabel_margin_loss(x, target, reduction=reduction).to(input.dtype)
+    return _multilabel_margin_eager(x, target, reduction).to(input.dtype)
+
+
+# torch.compile's decomposition of this op sums padded target slots (after the first -1) as if
+# they were class 0: wrong values and gradients (pytorch/pytorch#141017, #185464; fixed after
+# torch 2.13). Running PyTorch's own kernel outside the graph keeps compiled == eager.
+@torch.compiler.disable
+def _multilabel_margin_eager(x: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+    return F.multilabel_margin_loss(x, target, reduction=reduction)
 
 
 class SoftMarginParams(Params):
