@@ -242,7 +242,7 @@ def bce(
             raise LossregError(
                 "bce: pos_weight applies to logits only (from_logits=True); got from_logits=False"
             )
-        check_range("bce", "input (probabilities, from_logits=False)", x, 0.0, 1.0)
+        check_range("bce", "input (probabilities, from_logits=False)", x.detach(), 0.0, 1.0)
         out = F.binary_cross_entropy(x, t, weight=w, reduction=reduction)
     return out.to(input.dtype)
 
@@ -294,7 +294,7 @@ def weighted_cross_entropy(
     check_floating(name, "input", input)
     x, t = upcast(input, target)
     t = t.to(x.dtype)
-    check_range(name, "target", t, 0.0, 1.0)
+    check_range(name, "target", t.detach(), 0.0, 1.0)
     if balance == "batch":
         n = t.numel()
         n_pos = t.detach().sum()
