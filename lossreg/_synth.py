@@ -78,13 +78,26 @@ def _order(module: nn.Module) -> list[str]:
     return ["dense", "indices", "boxes", "same"]
 
 
+def default_shape(module: nn.Module) -> tuple[int, ...]:
+    """:data:`DEFAULT_SHAPE`, with C taken from a class ``weight`` list if the config has one."""
+    n, c, *spatial = DEFAULT_SHAPE
+    stack = [to_config(module)]
+    while stack:
+        config = stack.pop()
+        stack.extend((config.get("terms") or {}).values())
+        weight = config.get("weight")
+        if isinstance(weight, list) and len(weight) > 1:
+            c = len(weight)
+    return (n, c, *spatial)
+
+
 def synth_call(
     module: nn.Module, shape: tuple[int, ...] | None = None, seed: int = 0
 ) -> tuple[torch.Tensor, Tensors, bool]:
     """Call ``module`` on synthetic tensors; return (value, the tensors used, keywords?)."""
-    shape = tuple(shape) if shape else DEFAULT_SHAPE
-    gen = torch.Generator().manual_seed(seed)
     module = getattr(module, "_orig_mod", module)
+    shape = tuple(shape) if shape else default_shape(module)
+    gen = torch.Generator().manual_seed(seed)
     if not isinstance(module, CompositeLoss):
         tensors = _fit(module, _args(module), shape, gen, {}, "loss")
         return module(*tensors.values()), tensors, False

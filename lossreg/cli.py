@@ -224,7 +224,8 @@ def eval_(
 
     module = lossreg.build(load_spec(config))
     value, tensors, _ = synth_call(module, as_shape(shape) if shape else None, seed)
-    table = Table(title=f"{config} on synthetic tensors (seed {seed})")
+    out.print(f"[bold]{escape(str(config))}[/bold] on synthetic tensors (seed {seed})")
+    table = Table()
     table.add_column("tensor")
     table.add_column("shape, dtype")
     for key, t in tensors.items():
@@ -332,8 +333,8 @@ def _hint(exc: BaseException) -> str:
     hint = getattr(exc, "hint", None)
     if hint is not None:
         return str(hint)
-    if isinstance(exc, UnknownLossError):
-        return "" if "lossreg list" in str(exc) else "`lossreg list` shows every registered loss"
+    if isinstance(exc, UnknownLossError) or "unknown loss" in str(exc):
+        return "`lossreg list` shows the registered losses; `lossreg plugins` what is installed"
     if isinstance(exc, ConfigError):
         return "`lossreg show NAME` lists a loss's parameters; `lossreg schema` gives a JSON Schema"
     if isinstance(exc, ExpressionError):
