@@ -28,8 +28,11 @@ Empty-mask policy, the same for every loss here; every answer is finite, values 
   mean (use ``classes`` to leave it out);
 - every pixel equal to ``ignore_index``: all statistics are 0, every class is "both empty":
   loss 0, gradient 0;
-- an empty batch (N = 0): likewise loss 0; with ``per_image`` and ``reduction: none`` the
-  result has shape (0, C), and ``mean``/``sum`` of it are 0.
+- an empty batch (N = 0): likewise every class is "both empty", loss 0; with ``per_image``
+  there is no sample: ``reduction: none`` gives shape (0, C), and ``mean``/``sum`` give 0.
+
+For ``combo`` "score 1" means its minimum, -(1 - ce_ratio), where these cases give 0 above
+(except the empty batch with ``per_image``, which is 0 there too).
 
 Every loss defaults to ``mode: binary``, so ``dice + bce`` works on one ``(N, 1, H, W)``
 logit map and a float mask.
@@ -190,7 +193,7 @@ def _prepare(
                 f"{name}: classes holds {bad[0]}, outside [0, {c}) for input with {c} classes"
             )
     if not from_logits:
-        check_range(name, "input (probabilities, from_logits=false)", input)
+        check_range(name, "input (probabilities, from_logits=false)", input.detach())
     s = math.prod(input.shape[1:]) // c if c else 0
     (x,) = upcast(input)
     x = x.reshape(n, c, s)
@@ -467,7 +470,8 @@ def focal_tversky(
 
     Their exponent is 1/gamma with gamma = 4/3; ours is gamma = 0.75, the same. For gamma < 1
     the derivative of x^gamma is infinite at x = 0 (TI -> 1): 1 - TI is clamped to the dtype's
-    machine epsilon first, so gradients stay finite (and are 0 at a perfect prediction).
+    machine epsilon (below it the loss is 0), so gradients stay finite, and are 0 at a perfect
+    prediction.
 
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
 
@@ -488,7 +492,11 @@ def focal_tversky(
         dist_sync=dist_sync,
     )
     gap = 1 - _tversky_index(stats, alpha, beta, smooth, eps)
-    loss = gap.clamp_min(torch.finfo(gap.dtype).eps) ** gamma
+    # below the dtype's machine epsilon the loss is 0 with 0 gradient; the safe base is set
+    # before torch.where, as x^gamma's gradient at 0 would be inf (and inf * 0 = NaN)
+    live = gap > torch.finfo(gap.dtype).eps
+    base = torch.where(live, gap, torch.ones_like(gap))
+    loss = torch.where(live, base**gamma, torch.zeros_like(gap))
     return _reduce(loss, reduction, "focal_tversky").to(input.dtype)
 
 
