@@ -564,7 +564,7 @@ def _check_triplet(name: str, anchor, positive, negative) -> None:  # type: igno
 
 
 class TripletMarginParams(Params):
-    margin: float = Field(1.0, ge=0, description="required gap d(a, n) - d(a, p)")
+    margin: float = Field(1.0, gt=0, description="required gap d(a, n) - d(a, p); > 0")
     p: float = Field(2.0, gt=0, description="degree of the pairwise p-norm distance")
     eps: float = Field(1e-6, ge=0, description="added to the difference inside the norm")
     swap: bool = Field(
@@ -605,7 +605,7 @@ def triplet_margin(
 
 
 def _cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return 1.0 - F.cosine_similarity(x, y)
+    return 1.0 - F.cosine_similarity(x, y, dim=-1)  # dim=-1: (D,) triplets work too
 
 
 # Named distances only: a config never names a callable or an import path.
