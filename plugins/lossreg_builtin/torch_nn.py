@@ -136,7 +136,7 @@ def poisson_nll(
     input - target * log(input + eps); ``full`` adds Stirling's
     target*log(target) - target + 0.5*log(2*pi*target) where target > 1.
 
-    Equals ``torch.nn.PoissonNLLLoss``. With ``log_input`` the input is a log-rate, so a
+    With ``log_input`` the input is a log-rate, so a
     log-rate of 1e4 overflows exp exactly as in PyTorch (it is not a logit).
 
     Shape: input and target ``(*)``, equal; ``none`` gives ``(*)``.
@@ -226,10 +226,9 @@ def ctc(
 ) -> torch.Tensor:
     """Connectionist Temporal Classification loss; equals ``torch.nn.CTCLoss``.
 
-    Graves et al. 2006: -log of the total
-    probability of every alignment of ``targets`` to ``log_probs``. Equals
-    ``torch.nn.CTCLoss``, including its gradient, which (as PyTorch's) is the gradient through
-    a ``log_softmax`` that produced ``log_probs``.
+    Graves et al. 2006: -log of the total probability of every alignment of ``targets`` to
+    ``log_probs``. The gradient is PyTorch's, which is the gradient through the
+    ``log_softmax`` that produced ``log_probs`` (so gradcheck it through that log_softmax).
 
     Shape: log_probs ``(T, N, C)`` (or ``(T, C)``) log-softmax outputs; targets ``(N, S)``
     padded or ``(sum(target_lengths),)`` concatenated (``(S,)`` unbatched), integer labels in
@@ -326,7 +325,7 @@ def margin_ranking(
     """Margin ranking loss of two scores; equals ``torch.nn.MarginRankingLoss``.
 
     max(0, -y * (x1 - x2) + margin), y = 1 when ``input1`` should rank
-    higher, -1 when ``input2`` should. Equals ``torch.nn.MarginRankingLoss``.
+    higher, -1 when ``input2`` should.
 
     Shape: input1, input2, target ``(N,)`` or ``()``, all equal; ``none`` gives ``(N,)``.
 
@@ -351,7 +350,7 @@ def hinge_embedding(
     """Hinge embedding loss; equals ``torch.nn.HingeEmbeddingLoss``.
 
     x where y = 1, max(0, margin - x) where y = -1 (``input`` is
-    usually a distance). Equals ``torch.nn.HingeEmbeddingLoss``.
+    usually a distance).
 
     Shape: input and target ``(*)``, equal; ``none`` gives ``(*)``.
 
@@ -373,7 +372,7 @@ def multilabel_margin(
     """Multi-label hinge loss; equals ``torch.nn.MultiLabelMarginLoss``.
 
     Sum over target labels j and non-target classes i of
-    max(0, 1 - (x[j] - x[i])) / C. Equals ``torch.nn.MultiLabelMarginLoss``.
+    max(0, 1 - (x[j] - x[i])) / C.
 
     Shape: input ``(N, C)`` or ``(C,)``; target of the same shape, integer class indices,
     read up to the first -1; ``none`` gives ``(N,)`` (or ``()``).
@@ -449,9 +448,7 @@ def multilabel_soft_margin(
 ) -> torch.Tensor:
     """Multi-label one-versus-all logistic loss; equals MultiLabelSoftMarginLoss.
 
-    -mean over classes of
-    w_c (y log sigmoid(x) + (1 - y) log sigmoid(-x)). Equals
-    ``torch.nn.MultiLabelSoftMarginLoss``.
+    -mean over classes of w_c (y log sigmoid(x) + (1 - y) log sigmoid(-x)).
 
     Shape: input ``(N, C)`` (any ``(*, C)``) logits; target of the same shape in [0, 1];
     ``none`` gives ``(N,)`` (input's shape without C).
@@ -486,7 +483,7 @@ def cosine_embedding(
     """Cosine embedding loss of pairs; equals ``torch.nn.CosineEmbeddingLoss``.
 
     1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where
-    y = -1. Equals ``torch.nn.CosineEmbeddingLoss``.
+    y = -1.
 
     Shape: input1 and input2 ``(N, D)`` or ``(D,)``, equal; target ``(N,)`` or ``()``;
     ``none`` gives ``(N,)``.
