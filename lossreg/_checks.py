@@ -94,7 +94,8 @@ def check_range(loss: str, name: str, t: torch.Tensor, low: float = 0.0, high: f
     """Require every value of ``t`` in ``[low, high]`` (e.g. probabilities)."""
     if t.numel() == 0:
         return
-    lo, hi = float(t.min()), float(t.max())
+    lo_t, hi_t = torch.aminmax(t.detach())  # one pass; detached: no autograd warning
+    lo, hi = float(lo_t), float(hi_t)
     if not (low <= lo and hi <= high):  # also catches NaN
         bad = lo if not low <= lo else hi
         raise LossregError(f"{loss}: {name} values must lie in [{low}, {high}], found {bad}")
@@ -110,10 +111,14 @@ def check_class_indices(
         )
     if target.numel() == 0:
         return
-    valid = target if ignore_index is None else target[target != ignore_index]
-    if valid.numel() == 0:
-        return
-    lo, hi = int(valid.min()), int(valid.max())
+    lo_t, hi_t = torch.aminmax(target)  # one pass over the target, no boolean indexing
+    lo, hi = int(lo_t), int(hi_t)
+    if ignore_index is not None and (
+        lo == ignore_index or hi == ignore_index or lo < ignore_index < hi
+    ):
+        # the ignored value may be the extreme: look again with it replaced by a valid index
+        lo_t, hi_t = torch.aminmax(target.masked_fill(target == ignore_index, 0))
+        lo, hi = int(lo_t), int(hi_t)
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         extra = f" other than ignore_index={ignore_index}" if ignore_index is not None else ""
