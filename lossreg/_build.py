@@ -11,7 +11,7 @@ import pydantic
 from pydantic import BaseModel
 from torch import nn
 
-from ._composite import CompositeLoss
+from ._composite import CompositeLoss, parse_cached
 from ._expr import names, parse
 from ._modules import Loss, as_tensor_param, promote_buffers
 from ._registry import LossInfo, LossRecord, Provider, make_record, registry
@@ -306,7 +306,7 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
     expr = spec["expr"]
     if not isinstance(expr, str):
         raise ConfigError([ConfigProblem(f"{prefix}expr", "must be a string", value=expr)])
-    tree_names = names(parse(expr))
+    tree_names = names(parse_cached(expr))
     terms_spec = spec.get("terms") or {}
     if not isinstance(terms_spec, Mapping):
         raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -10,7 +11,17 @@ from torch import nn
 from ._expr import Bin, Name, Neg, Node, Num, names, parse
 from .errors import LossregError
 
-__all__ = ["CompositeLoss"]
+__all__ = ["CompositeLoss", "parse_cached"]
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_str(expr: str) -> Node:
+    return parse(expr)
+
+
+def parse_cached(expr: str) -> Node:
+    """``parse`` with a cache: trees are immutable, and every build of a composite parses."""
+    return _parse_str(expr) if isinstance(expr, str) else parse(expr)
 
 
 class CompositeLoss(nn.Module):
@@ -40,7 +51,7 @@ class CompositeLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.expr = expr
-        self.tree: Node = parse(expr)
+        self.tree: Node = parse_cached(expr)
         self.terms = nn.ModuleDict(dict(terms))
         self.routes = {k: dict(v) if v else None for k, v in routes.items()}
         self.arg_names = dict(arg_names)

@@ -56,18 +56,24 @@ def plugin_statuses() -> list[PluginStatus]:
 
 
 def find_entry_points() -> list[tuple[md.EntryPoint, PluginStatus]]:
-    """Entry points of the ``lossreg`` group, one per (distribution, name), sorted."""
-    seen_dists: set[str] = set()
+    """Entry points of the ``lossreg`` group, one per (distribution, name), sorted.
+
+    ``md.entry_points`` reads only each distribution's ``entry_points.txt`` and already keeps
+    one distribution per normalised name (the same distribution on ``sys.path`` twice is one
+    plugin); only the few distributions that declare a plugin have their metadata parsed.
+    """
     found = []
-    for dist in md.distributions():
-        dname = dist.metadata["Name"] or "?"
-        key = dname.lower().replace("-", "_").replace(".", "_")
-        if key in seen_dists:  # the same distribution on sys.path twice is one plugin
-            continue
-        seen_dists.add(key)
-        for ep in dist.entry_points:
-            if ep.group == GROUP:
-                found.append((ep, PluginStatus(ep.name, ep.value, dname, dist.version)))
+    meta: dict[int, tuple[str, str | None]] = {}  # parsed once per distribution
+    for ep in md.entry_points(group=GROUP):
+        dist = ep.dist
+        if dist is None:  # pragma: no cover - entry points from a custom finder
+            dname, version = "?", None
+        else:
+            if id(dist) not in meta:
+                data = dist.metadata  # parsed on each access: read it once
+                meta[id(dist)] = (data["Name"] or "?", data["Version"])
+            dname, version = meta[id(dist)]
+        found.append((ep, PluginStatus(ep.name, ep.value, dname, version)))
     found.sort(key=lambda pair: (pair[1].distribution or "", pair[1].name))
     return found
 

@@ -5,6 +5,7 @@ signature, and validation that turns pydantic's errors into one :class:`ConfigEr
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import types
 import typing
@@ -57,6 +58,7 @@ _IMPORT_KEYS = ("_target_", "_component_", "_partial_", "type")
 _DEPRECATED = ("size_average", "reduce")
 
 
+@functools.lru_cache(maxsize=1024)  # a model's fields are fixed; build() asks on every call
 def tensor_fields(model: type[BaseModel]) -> frozenset[str]:
     """Names of the fields declared as :data:`TensorList` (optionally ``| None``)."""
     names = set()
