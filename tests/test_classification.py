@@ -508,3 +508,14 @@ def test_kit_gradcheck_low_precision_on_bce_probabilities():
                                .to(dtype), torch.rand(3, 4, generator=g).to(dtype)))  # fmt: skip
     check_gradcheck("BCELoss", p)
     check_low_precision("BCELoss", p)
+
+
+def test_binary_focal_kernel_saves_only_its_inputs():
+    x = torch.randn(3, 4, requires_grad=True)
+    y = (torch.rand(3, 4) < 0.5).float()
+    out = focal(x, y, gamma=0.5, reduction="none")
+    node = out.grad_fn
+    while type(node).__name__ != "_BinaryFocalBackward":  # past the dtype cast, if any
+        node = node.next_functions[0][0]
+    saved = node.saved_tensors
+    assert [t.data_ptr() for t in saved] == [x.data_ptr(), y.data_ptr()]

@@ -18,13 +18,18 @@ def _log_one_minus_pt(y: torch.Tensor, ls_pos: torch.Tensor, ls_neg: torch.Tenso
     # log(1 - y) + log sigmoid(x): for a hard target this is logsigmoid(-x * sign), never
     # log(0) while x is finite, so (1 - p_t)^gamma = exp(gamma log(1 - p_t)) has finite
     # derivatives at p_t -> 1 even for gamma < 1 (where d/dp (1 - p)^gamma is infinite).
-    return torch.logaddexp(torch.log(y) + ls_neg, torch.log1p(-y) + ls_pos)
+    # log(0) of a hard target is taken through a where whose other branch is finite, so a
+    # target that requires grad gets finite gradients too.
+    ninf = torch.tensor(float("-inf"), dtype=y.dtype, device=y.device)
+    log_y = torch.where(y > 0, torch.log(torch.where(y > 0, y, 1.0)), ninf)
+    log_1my = torch.where(y < 1, torch.log1p(-torch.where(y < 1, y, 0.0)), ninf)
+    return torch.logaddexp(log_y + ls_neg, log_1my + ls_pos)
 
 
 def binary_focal_reference(
     x: torch.Tensor, y: torch.Tensor, gamma: float, alpha: float | None
 ) -> torch.Tensor:
-    """Elementwise sigmoid focal loss by plain autograd (the reference for the kernel)."""
+    """Elementwise sigmoid focal loss by plain autograd in log space (the kernel's reference)."""
     ls_pos = F.logsigmoid(x)
     ls_neg = F.logsigmoid(-x)
     ce = -(y * ls_pos + (1 - y) * ls_neg)  # = binary_cross_entropy_with_logits(x, y)
@@ -34,12 +39,34 @@ def binary_focal_reference(
     return loss
 
 
+def _pow(q: torch.Tensor, gamma: float) -> torch.Tensor:
+    # q^gamma; 0^gamma = 0 for gamma > 0. pow has fast paths for these exponents.
+    if gamma in (0.5, 1.0, 2.0, 3.0):
+        return q.pow(gamma)
+    return torch.exp(gamma * torch.log(q))
+
+
+def _bce(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # (1 - y) x - logsigmoid(x), PyTorch's own BCE-with-logits formula, with -logsigmoid(x)
+    # as softplus(-x): no side buffer. softplus is linear past its threshold; at 50 (float64)
+    # or 20 the dropped log1p(e^-t) is below half an ulp of t.
+    threshold = 50.0 if x.dtype == torch.float64 else 20.0
+    return F.softplus(-x, threshold=threshold).add_(x).addcmul_(y, x, value=-1)
+
+
+def _alpha_t(y: torch.Tensor, alpha: float) -> torch.Tensor:
+    return torch.mul(y, 2 * alpha - 1).add_(1 - alpha)  # alpha y + (1 - alpha)(1 - y)
+
+
 class _BinaryFocal(torch.autograd.Function):
     """Elementwise sigmoid focal loss; backward recomputes from (input, target) only.
 
-    With q = 1 - p_t = y (1 - p) + (1 - y) p and ce the BCE on logits,
-    d/dx [a_t ce q^g] = a_t q^g [(p - y) + g ce (1 - 2y) p (1 - p) / q], and
-    p (1 - p) / q <= 2 for every y in [0, 1], computed as exp(ls_pos + ls_neg - log q).
+    q = 1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x): a sum of two non-negative terms, each
+    sigmoid evaluated on its own side, so q keeps full relative precision as p_t -> 1 (no
+    1 - p cancellation). ce = (1 - y) x - logsigmoid(x) is the BCE on logits. Then
+    d/dx [a_t ce q^g] = a_t q^g [(p - y) + g ce (1 - 2y) p (1 - p) / q], where
+    p (1 - p) / q <= 2 for every y in [0, 1]; where q underflows to 0, p (1 - p) does too, and
+    the clamped denominator turns 0/0 into the true limit 0 (finite for every gamma >= 0).
     """
 
     @staticmethod
@@ -52,13 +79,15 @@ class _BinaryFocal(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.save_for_backward(x, y)
         ctx.gamma, ctx.alpha = gamma, alpha  # type: ignore[attr-defined]
-        ls_neg = F.logsigmoid(-x)
-        ce = -(ls_neg + y * x)  # -(y ls_pos + (1 - y) ls_neg), as ls_pos = ls_neg + x
+        # in place throughout (forward runs without autograd): at most ~3 input-sized temporaries
+        loss = _bce(x, y)
         if gamma != 0:
-            ce = ce * torch.exp(gamma * _log_one_minus_pt(y, ls_neg + x, ls_neg))
+            q = _one_minus_pt(x, y)
+            loss.mul_(_pow_(q, gamma))
+            del q
         if alpha is not None:
-            ce = ce * (alpha * y + (1 - alpha) * (1 - y))
-        return ce
+            loss.mul_(_alpha_t(y, alpha))
+        return loss
 
     @staticmethod
     def backward(  # type: ignore[override]
@@ -66,17 +95,57 @@ class _BinaryFocal(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, None, None, None]:
         x, y = ctx.saved_tensors  # type: ignore[attr-defined]
         gamma, alpha = ctx.gamma, ctx.alpha  # type: ignore[attr-defined]
-        ls_neg = F.logsigmoid(-x)
-        ls_pos = ls_neg + x
-        dx = torch.exp(ls_pos) - y
-        if gamma != 0:
-            log_q = _log_one_minus_pt(y, ls_pos, ls_neg)
-            ce = -(ls_neg + y * x)
-            ratio = torch.exp(ls_pos + ls_neg - log_q)  # p (1 - p) / q, at most 2
-            dx = torch.exp(gamma * log_q) * (dx + gamma * ce * (1 - 2 * y) * ratio)
+        if torch.is_grad_enabled():  # create_graph=True: the same formula, out of place
+            return _focal_grad_graph(x, y, gamma, alpha) * grad, None, None, None
+        if gamma == 0:
+            dx = torch.sigmoid(x).sub_(y)
+        else:  # ordered so that at most four input-sized tensors are alive at once
+            ce = _bce(x, y)
+            ce.addcmul_(ce, y, value=-2)  # ce (1 - 2y)
+            p = torch.sigmoid(x)
+            q = torch.addcmul(p, p, y, value=-1)
+            p_neg = torch.neg(x).sigmoid_()
+            q.addcmul_(y, p_neg)  # 1 - p_t
+            ce.mul_(p_neg.mul_(p))  # ce (1 - 2y) p (1 - p)
+            del p_neg
+            dx = p.sub_(y)
+            q.clamp_min_(torch.finfo(q.dtype).tiny)  # 0/0 -> 0 where q underflows
+            dx.add_(ce.div_(q), alpha=gamma).mul_(_pow_(q, gamma))
+            del ce, q
         if alpha is not None:
-            dx = dx * (alpha * y + (1 - alpha) * (1 - y))
-        return dx * grad, None, None, None
+            dx.mul_(_alpha_t(y, alpha))
+        return dx.mul_(grad), None, None, None
+
+
+def _one_minus_pt(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # q = (1 - y) sigmoid(x) + y sigmoid(-x), each sigmoid on its own side: full precision
+    q = torch.sigmoid(x)
+    q.addcmul_(q, y, value=-1)
+    return q.addcmul_(y, torch.neg(x).sigmoid_())
+
+
+def _pow_(q: torch.Tensor, gamma: float) -> torch.Tensor:
+    # q^gamma in place (0^gamma = 0 for gamma > 0); pow has fast paths for these exponents
+    if gamma in (0.5, 1.0, 2.0, 3.0):
+        return q.pow_(gamma)
+    return q.log_().mul_(gamma).exp_()
+
+
+def _focal_grad_graph(
+    x: torch.Tensor, y: torch.Tensor, gamma: float, alpha: float | None
+) -> torch.Tensor:
+    """d loss / d x out of place, so autograd can differentiate it again (gradgrad)."""
+    p = torch.sigmoid(x)
+    dx = p - y
+    if gamma != 0:
+        p_neg = torch.sigmoid(-x)
+        q = p * (1 - y) + y * p_neg
+        ratio = (p * p_neg) / q.clamp_min(torch.finfo(q.dtype).tiny)
+        ce = (1 - y) * x - F.logsigmoid(x)
+        dx = _pow(q, gamma) * (dx + gamma * ce * (1 - 2 * y) * ratio)
+    if alpha is not None:
+        dx = dx * _alpha_t(y, alpha)
+    return dx
 
 
 def binary_focal(
