@@ -70,7 +70,7 @@ class _BinaryFocal(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: torch.autograd.function.FunctionCtx,
         x: torch.Tensor,
         y: torch.Tensor,
@@ -90,7 +90,7 @@ class _BinaryFocal(torch.autograd.Function):
         return loss
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, None, None, None]:
         x, y = ctx.saved_tensors  # type: ignore[attr-defined]
@@ -154,7 +154,7 @@ def binary_focal(
     """Elementwise sigmoid focal loss; the custom kernel unless the target needs a gradient."""
     if y.requires_grad:
         return binary_focal_reference(x, y, gamma, alpha)
-    return _BinaryFocal.apply(x, y, gamma, alpha)  # type: ignore[no-any-return]
+    return _BinaryFocal.apply(x, y, gamma, alpha)  # type: ignore[no-untyped-call, no-any-return]
 
 
 def log1m_softmax(x: torch.Tensor, dim: int = 1) -> torch.Tensor:

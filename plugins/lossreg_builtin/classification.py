@@ -27,9 +27,9 @@ from ._common import reduce, upcast
 from ._focal import binary_focal, softmax_focal
 
 Mode = Literal["binary", "multiclass", "multilabel"]
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (per element)")
-WEIGHT = Field(None, description="per-class weight, a list of C numbers (rescales each class)")
-IGNORE = Field(
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (per element)")
+WEIGHT: Any = Field(None, description="per-class weight, a list of C numbers (rescales each class)")
+IGNORE: Any = Field(
     -100, description="target class index whose elements add nothing to the loss or its mean"
 )
 
