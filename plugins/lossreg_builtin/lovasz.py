@@ -84,6 +84,8 @@ def _lovasz_weights(
     ``fg`` (..., P) bool marks positives (False on ignored pixels); ``valid`` (..., P) bool
     or None marks the pixels that count. No gradient flows through the weights.
     """
+    if errors.numel() == 0:  # an empty batch, or images without pixels
+        return torch.zeros_like(errors.detach())
     shape = errors.shape
     n = shape[-1]
     key = errors.detach().reshape(-1, n)
@@ -96,7 +98,7 @@ def _lovasz_weights(
     f = fg.reshape(-1).gather(0, order).view(key.shape).to(dtype)  # labels in error order
     # a: positives at positions <= k; counts are exact in float below 2**24 pixels a row
     a = f.cumsum(-1) if n < 2**24 or dtype == torch.float64 else f.long().cumsum(-1).to(dtype)
-    g = a[:, -1:] if n else a.new_zeros(a.shape[0], 1)  # G: positives per row
+    g = a[:, -1:]  # G: positives per row
     rank = torch.arange(1, n + 1, device=key.device, dtype=dtype)
     union = g + (rank - a)  # G + b, b = negatives at positions <= k
     # positive (f = 1): 1 / (G + b); negative: (G - a) / ((G + b)(G + b - 1)). Integer-valued
@@ -104,8 +106,7 @@ def _lovasz_weights(
     num = (g - a) + f * (1.0 - g + a)
     den = (union * (union - 1.0 + f * (2.0 - union))).clamp_min(1.0)
     w = num / den
-    if n:
-        w[:, 0] = torch.where(g[:, 0] == 0, 1.0, w[:, 0])  # G = 0: J jumps 0 -> 1 there
+    w[:, 0] = torch.where(g[:, 0] == 0, 1.0, w[:, 0])  # G = 0: J jumps 0 -> 1 there
     if valid is not None:
         n_valid = v.sum(-1, keepdim=True)
         w = w * (rank <= n_valid).to(dtype)  # the ignored pixels, sorted last: weight 0
