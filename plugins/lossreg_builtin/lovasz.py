@@ -9,8 +9,9 @@ Jaccard loss, Algorithm 1 of the paper computes g from the labels in error order
 intersection_k = G - cumsum(y)_k, union_k = G + cumsum(1 - y)_k, J_k = 1 - intersection_k /
 union_k, g_1 = J_1, g_k = J_k - J_(k-1), with G the number of positives.
 
-Implementation: one ``torch.sort`` of a (rows, pixels) matrix for every image (``per_image``)
-and every class at once, no Python loop over pixels, images or classes. The weights g are
+Implementation: one sort for all rows, every image (``per_image``) and every class at once
+(in float32 a 1-D integer radix sort, see ``_descending_order``), no Python loop over pixels,
+images or classes. The weights g are
 computed without autograd (the extension is linear in e for a fixed order, so its gradient is
 g scattered back to the pixels) and in closed form, not as differences of J (which lose
 precision in float32 when there are many pixels):
@@ -21,7 +22,7 @@ precision in float32 when there are many pixels):
   except the first pixel of a row without positives (G = 0, b = 1), where g = J_1 = 1.
 
 Ignored pixels (``ignore_index``) are dropped without ragged shapes: they sort last (key
--inf), count neither as positive nor as negative, and get weight 0. This equals dropping them:
+-max), count neither as positive nor as negative, and get weight 0. This equals dropping them:
 the valid pixels keep their relative order at the front, where a, b and G count exactly what
 they count once the ignored pixels are removed, and the ignored pixels add 0 to the sum.
 """
