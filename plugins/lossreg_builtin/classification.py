@@ -375,8 +375,12 @@ def focal(
     weighted mean of ``cross_entropy`` (0 if nothing is left); probability targets
     (-sum_c w_c t_c (1 - p_c)^gamma log p_c) average over elements.
 
-    (1 - p_t)^gamma is exp(gamma log(1 - p_t)) with log(1 - p_t) from log-sigmoid / log-sum-exp,
-    so values and gradients stay finite for logits up to +-1e4 and any gamma >= 0 (incl. < 1).
+    Numerics: binary 1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x), each sigmoid on its own
+    side (no 1 - p cancellation), in a kernel whose analytic gradient never forms
+    (1 - p_t)^(gamma - 1); multiclass (1 - p_y)^gamma = exp(gamma log(1 - p_y)), log(1 - p_y)
+    a log-sum-exp over the other classes. Values and gradients stay finite for logits up to
+    +-1e4 and every gamma >= 0, gamma < 1 included (naive (1 - p)^gamma has an infinite
+    derivative at p = 1).
 
     Shape: binary ``(N, 1, *)`` or ``(N, *)``, multilabel ``(N, C, *)``, target of the input's
     shape in [0, 1], ``none`` gives the input's shape; multiclass input ``(N, C, *)``, target
