@@ -402,7 +402,7 @@ def to_config(module: nn.Module) -> dict[str, Any]:
 
     >>> import lossreg
     >>> lossreg.to_config(lossreg.build("huber", delta=2.0))
-    {'name': 'huber', 'delta': 2.0, 'reduction': 'mean'}
+    {'name': 'huber', 'reduction': 'mean', 'delta': 2.0}
     """
     module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
     config = getattr(module, _CONFIG_ATTR, None)

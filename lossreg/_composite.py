@@ -37,7 +37,7 @@ class CompositeLoss(nn.Module):
     >>> import lossreg, torch
     >>> objective = lossreg.build("0.5*l1 + mse")
     >>> objective(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]))
-    tensor(5.5000)
+    tensor(6.)
     >>> objective.last_values
     {'l1': tensor(2.), 'mse': tensor(5.)}
     """
