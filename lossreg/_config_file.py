@@ -45,7 +45,7 @@ def load_spec(path: str | Path) -> Any:
     except OmegaConfBaseException as exc:
         raise ConfigFileError(f"{path}: not a valid config: {_one_line(exc)}") from exc
     except Exception as exc:  # yaml.YAMLError and friends: a syntax error in the file
-        raise ConfigFileError(f"{path}: not valid YAML: {_one_line(exc)}") from exc
+        raise _yaml_error(path, exc) from exc
     try:
         data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as exc:
@@ -73,7 +73,17 @@ def _refuse_tags(text: str, path: Path) -> None:
                     "remove the tag; name a loss with `name: <registered loss>`",
                 )
     except yaml.YAMLError as exc:
-        raise ConfigFileError(f"{path}: not valid YAML: {_one_line(exc)}") from exc
+        raise _yaml_error(path, exc) from exc
+
+
+def _yaml_error(path: Path, exc: BaseException) -> ConfigFileError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or _one_line(exc)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return ConfigFileError(
+        f"{path}{where}: not valid YAML: {problem}",
+        "check the brackets, quotes and indentation just before that position",
+    )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 
 from ._schema import TensorParam
@@ -32,14 +32,10 @@ class ParamRow:
 def param_rows(model: type[BaseModel]) -> list[ParamRow]:
     """One row per field of ``model``, in declaration order."""
     rows = []
+    effective = defaults(model)
     for name, field in model.model_fields.items():
         required = field.is_required()
-        if required:
-            default = "required"
-        elif field.default_factory is not None:
-            default = _value(field.default_factory())  # type: ignore[call-arg]
-        else:
-            default = _value(field.default)
+        default = _value(effective[name]) if name in effective else "required"
         bounds = [
             f"{sym} {getattr(m, attr)}"
             for m in field.metadata
@@ -57,28 +53,45 @@ def param_rows(model: type[BaseModel]) -> list[ParamRow]:
 
 
 def defaults(model: type[BaseModel]) -> dict[str, Any]:
-    """The default of every optional field, as JSON-like values."""
+    """The value each optional field takes when the config omits it, as JSON-like values.
+
+    Read from a validated empty config where possible, so defaults that a model's validator
+    fills in (focal's alpha depends on its mode) are the ones a built loss really has.
+    """
+    try:
+        return model().model_dump(mode="json")
+    except ValidationError:  # a required field: fall back to the declared defaults
+        pass
     out: dict[str, Any] = {}
     for name, field in model.model_fields.items():
-        if field.is_required():
-            continue
-        value = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        out[name] = value
+        if not field.is_required():
+            value = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+            out[name] = value
     return out
 
 
 def example_yaml(name: str, model: type[BaseModel]) -> str:
     """A ``loss:`` block users can copy: the loss with every parameter at its default."""
+    lines = ["loss:", f"  name: {name}"]
+    effective = defaults(model)
+    for key in model.model_fields:
+        if key not in effective:
+            lines.append(f"  {key}: ???  # required")
+        else:
+            lines.append(f"  {key}: {_yaml_value(effective[key])}")
+    return "\n".join(lines)
+
+
+def _yaml_value(value: Any) -> str:
+    """A YAML scalar or flow list that every YAML 1.1 loader reads back as the same value."""
     import json
 
-    lines = ["loss:", f"  name: {name}"]
-    for key, field in model.model_fields.items():
-        if field.is_required():
-            lines.append(f"  {key}: ???  # required")
-            continue
-        value = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        lines.append(f"  {key}: {json.dumps(value) if value is not PydanticUndefined else '???'}")
-    return "\n".join(lines)
+    if isinstance(value, float) and "e" in repr(value) and "." not in repr(value):
+        mantissa, exp = repr(value).split("e")
+        return f"{mantissa}.0e{exp}"  # 1e-06 is a string to YAML 1.1; 1.0e-06 is a float
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    return json.dumps(value) if value is not PydanticUndefined else "???"
 
 
 def _value(value: Any) -> str:

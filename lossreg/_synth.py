@@ -152,14 +152,14 @@ def describe_tensor(t: torch.Tensor) -> str:
 
 
 def as_shape(text: str) -> tuple[int, ...]:
-    """Parse ``--shape 4,3,32,32`` (commas or x) into a tuple of positive ints."""
-    parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
+    """Parse ``--shape 4,3,32,32`` (or ``4x3x32x32``) into a tuple of positive ints."""
+    import re
+
+    if not re.fullmatch(r"\s*\d+(\s*[,x]\s*\d+)*\s*", text):
         raise LossregError(
             f"--shape must be integers like 4,3,32,32 (N, C, *spatial); got {text!r}"
-        ) from None
-    if not shape or any(s <= 0 for s in shape):
+        )
+    shape = tuple(int(p) for p in re.split(r"[,x]", text))
+    if any(s <= 0 for s in shape):
         raise LossregError(f"--shape must be positive integers like 4,3,32,32; got {text!r}")
     return shape

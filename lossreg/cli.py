@@ -169,15 +169,31 @@ ConfigArg = Annotated[
 
 
 @app.command()
-def check(config: ConfigArg) -> None:
-    """Load a YAML config, validate it, print the built tree."""
+def check(
+    configs: Annotated[
+        list[Path],
+        typer.Argument(help="YAML configs; each spec is under `loss:` or is the whole file."),
+    ],
+) -> None:
+    """Load YAML configs, validate them, print each built tree."""
     import lossreg
 
     from ._config_file import load_spec
 
-    module = lossreg.build(load_spec(config))
-    out.print(_tree(module, str(config)))
-    out.print(f"[green]ok[/green]: {config} is a valid lossreg config")
+    failed = 0
+    for config in configs:
+        try:
+            module = lossreg.build(load_spec(config))
+        except lossreg.LossregError as exc:
+            if len(configs) == 1:
+                raise
+            failed += 1
+            _report(exc, prefix=f"{config}: ")
+            continue
+        out.print(_tree(module, str(config)))
+        out.print(f"[green]ok[/green]: {escape(str(config))} is a valid lossreg config")
+    if failed:
+        raise CliError(f"{failed} of {len(configs)} configs are invalid", "see the errors above")
 
 
 def _tree(module: Any, label: str) -> Any:
@@ -222,8 +238,9 @@ def eval_(
     from ._config_file import load_spec
     from ._synth import as_shape, describe_tensor, synth_call
 
+    input_shape = as_shape(shape) if shape else None  # a bad --shape fails before any work
     module = lossreg.build(load_spec(config))
-    value, tensors, _ = synth_call(module, as_shape(shape) if shape else None, seed)
+    value, tensors, _ = synth_call(module, input_shape, seed)
     out.print(f"[bold]{escape(str(config))}[/bold] on synthetic tensors (seed {seed})")
     table = Table()
     table.add_column("tensor")
@@ -346,14 +363,14 @@ def _hint(exc: BaseException) -> str:
     return "rerun with --debug for the full traceback"
 
 
-def _report(exc: BaseException) -> None:
+def _report(exc: BaseException, prefix: str = "") -> None:
     from .errors import LossregError
 
     text = str(exc).strip() or type(exc).__name__
     if not isinstance(exc, (LossregError, CliError, OSError)):
         text = f"{type(exc).__name__}: {text}"
     first, _, rest = text.partition("\n")
-    err.print(f"[bold red]error:[/bold red] {escape(first)}")
+    err.print(f"[bold red]error:[/bold red] {escape(prefix + first)}")
     if rest:
         err.print(escape(rest))
     hint = _hint(exc)
@@ -363,23 +380,21 @@ def _report(exc: BaseException) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lossreg`` console script; returns the exit code."""
-    import click
-
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    if debug:
+    if debug:  # accepted anywhere on the line, not only before the command
         args = ["--debug"] + [a for a in args if a != "--debug"]
     try:
         result = app(args=args, prog_name="lossreg", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
         err.print("aborted")
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
     except Exception as exc:
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors
+            exc.show()
+            return int(exc.exit_code)
         if debug:
             raise
         _report(exc)
