@@ -27,12 +27,15 @@ BUILTIN_CONFIGS = [c for c in CONFIGS if c != COMPANY]
 ENV = {**os.environ, "COLUMNS": "200"}
 
 
-def lossreg_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def lossreg_cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("lossreg")
     assert exe, "the `lossreg` console script is not installed (pip install -e .)"
     return subprocess.run(
-        [exe, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=240
-    )
+        [exe, *args], cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True,
+        timeout=240,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +55,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[
         "eval": (["eval", "configs/detection.yaml", "--seed", "3"], ROOT),
         "schema": (["schema"], ROOT),
         "plot": (["plot", "focal", "--output", str(tmp / "focal.png")], tmp),
-        "plugins": (["plugins"], ROOT),
         "demo": (["demo", "--steps", "3", "--output", str(tmp / "curves.png")], tmp),
     }
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures: dict[str, Future[Any]] = {
             key: pool.submit(lossreg_cli, *args, cwd=cwd) for key, (args, cwd) in commands.items()
         }
+        futures["plugins"] = pool.submit(
+            lossreg_cli, "plugins", env={"LOSSREG_DISABLE_PLUGINS": "lovasz"}
+        )
         code = (
             "import sys, lossreg; lossreg.build('0.5*dice + bce'); print(sorted(m for m in "
             "('typer', 'rich', 'matplotlib', 'click') if m in sys.modules))"
@@ -165,12 +170,14 @@ def test_plot_focal_writes_a_png(runs: dict[str, Future[Any]]) -> None:
 
 @pytest.mark.slow
 def test_plugins_lists_every_builtin_entry_point(runs: dict[str, Future[Any]]) -> None:
-    res = runs["plugins"].result()
+    res = runs["plugins"].result()  # run with LOSSREG_DISABLE_PLUGINS=lovasz
     assert res.returncode == 0, res.stderr
     table = rows(res.stdout)
-    for plugin in ("regression", "classification", "torch_nn", "segmentation", "lovasz"):
+    for plugin in ("regression", "classification", "torch_nn", "segmentation", "detection"):
         assert table[plugin][1:3] == ["lossreg", lossreg.__version__]
+        assert table[plugin][3] == f"lossreg_builtin.{plugin}"
         assert table[plugin][4] == "loaded"
+    assert table["lovasz"][4] == "disabled" and table["lovasz"][5] == ""
     assert "dice" in table["segmentation"][5]
 
 
