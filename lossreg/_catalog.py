@@ -11,7 +11,7 @@ import inspect
 import warnings
 
 from ._build import available, describe
-from ._paramdoc import example_yaml, param_rows
+from ._paramdoc import example_yaml, param_rows, summary_and_doc
 from ._registry import LossInfo, registry
 
 __all__ = ["render_catalog"]
@@ -38,7 +38,8 @@ def _cell(text: str) -> str:
 
 
 def _entry(info: LossInfo) -> str:
-    lines = [f"### `{info.name}`", "", info.summary or "", ""]
+    summary, doc = summary_and_doc(info)
+    lines = [f"### `{info.name}`", "", summary, ""]
     origin = f"{info.distribution or 'in-process'} {info.version or ''}".strip()
     facts = [
         ("aliases", ", ".join(f"`{a}`" for a in info.aliases) or "none"),
@@ -68,8 +69,8 @@ def _entry(info: LossInfo) -> str:
         ]
     else:
         lines.append("No parameters.")
-    if info.doc:
-        lines += ["", "```text", inspect.cleandoc(info.doc), "```"]
+    if doc:
+        lines += ["", "```text", inspect.cleandoc(doc), "```"]
     lines += ["", "```yaml", example_yaml(info.name, info.params), "```", ""]
     return "\n".join(lines)
 

@@ -132,7 +132,7 @@ def train(
         logits = net(train_data.images[idx])
         loss = _call(objective, logits, train_data.masks[idx])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         values = dict(getattr(objective, "last_values", None) or {label: loss.detach()})
         values["total"] = loss.detach()

@@ -44,7 +44,7 @@ def _spec_models() -> list[type[BaseModel]]:
         names = (info.name, *info.aliases)
         fields: dict[str, Any] = {
             "name": (
-                Literal[names],  # type: ignore[valid-type]
+                Literal[names],
                 Field(description=f"{info.name}: {info.summary}".strip().rstrip(":")),
             ),
             "inputs": (
@@ -56,7 +56,7 @@ def _spec_models() -> list[type[BaseModel]]:
                 ),
             ),
         }
-        model = pydantic.create_model(  # type: ignore[call-overload]
+        model = pydantic.create_model(
             _title(info.name) + "Spec",
             __base__=info.params,
             __doc__=info.summary or info.name,
@@ -83,7 +83,7 @@ def loss_spec_schema() -> dict[str, Any]:
             "+ - * /, unary minus and parentheses",
             min_length=1,
         )
-        terms: dict[str, Union[single, str]] = Field(  # type: ignore[valid-type]  # noqa: UP007
+        terms: dict[str, Union[single, str]] = Field(  # noqa: UP007
             default_factory=dict,
             description="term key -> loss spec (or a registered name)",
         )

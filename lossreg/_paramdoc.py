@@ -14,7 +14,7 @@ from pydantic_core import PydanticUndefined
 
 from ._schema import TensorParam
 
-__all__ = ["ParamRow", "example_yaml", "param_rows"]
+__all__ = ["ParamRow", "example_yaml", "param_rows", "summary_and_doc"]
 
 _BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 
@@ -50,6 +50,20 @@ def param_rows(model: type[BaseModel]) -> list[ParamRow]:
             ParamRow(name, type_text, default, ", ".join(bounds), field.description or "", required)
         )
     return rows
+
+
+def summary_and_doc(info: Any) -> tuple[str, str]:
+    """A loss's summary and docstring; a preset without its own borrows its base's."""
+    from ._build import describe
+    from ._registry import registry
+
+    summary, doc = info.summary, info.doc
+    spec = registry.lookup(info.name).spec
+    if info.kind == "preset" and spec and not (summary and doc):
+        base = describe(spec["name"])
+        summary = summary or base.summary
+        doc = doc or base.doc
+    return summary, doc
 
 
 def defaults(model: type[BaseModel]) -> dict[str, Any]:

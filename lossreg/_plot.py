@@ -58,10 +58,11 @@ def _calls(module: torch.nn.Module, kind: str) -> list[Callable[[float], tuple[A
         target = torch.tensor([[0.0, 0.0, 1.0, 1.0]], dtype=f64)
         return [lambda x: (target + torch.tensor([[x, 0.0, x, 0.0]], dtype=f64), target)]
     if kind == "residual":
-        return [
-            lambda x, s=shape: (torch.full(s, x, dtype=f64), torch.zeros(s, dtype=f64))
-            for shape in ((1,), (1, 1, 1), (1, 1, 1, 1))
-        ]
+
+        def residual(shape: tuple[int, ...]) -> Callable[[float], tuple[Any, ...]]:
+            return lambda x: (torch.full(shape, x, dtype=f64), torch.zeros(shape, dtype=f64))
+
+        return [residual(shape) for shape in ((1,), (1, 1, 1), (1, 1, 1, 1))]
 
     def score(p: float) -> float:  # what the loss takes for probability p
         if config.get("from_logits") is False:

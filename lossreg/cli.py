@@ -66,6 +66,8 @@ def list_(
 
     import lossreg
 
+    from ._paramdoc import summary_and_doc
+
     names = lossreg.available(tag=tag)
     if not names:
         from ._registry import registry
@@ -84,7 +86,7 @@ def list_(
         table.add_row(
             *(escape(x) for x in (info.name, ", ".join(info.aliases), ", ".join(info.tags))),
             escape(info.provider),
-            escape(info.summary),
+            escape(summary_and_doc(info)[0]),
         )
     out.print(table)
 
@@ -98,11 +100,12 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
 
     import lossreg
 
-    from ._paramdoc import example_yaml, param_rows
+    from ._paramdoc import example_yaml, param_rows, summary_and_doc
     from ._registry import registry
 
     info = lossreg.describe(name)
-    out.print(f"[bold]{info.name}[/bold]  {info.summary}")
+    summary, doc = summary_and_doc(info)
+    out.print(f"[bold]{escape(info.name)}[/bold]  {escape(summary)}")
     facts = {
         "aliases": ", ".join(info.aliases) or "-",
         "tags": ", ".join(info.tags) or "-",
@@ -128,9 +131,9 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
         out.print(table)
     else:
         out.print("  parameters     none")
-    if info.doc:
+    if doc:
         out.print("\n[bold]doc[/bold]")
-        out.print(inspect.cleandoc(info.doc), markup=False)
+        out.print(inspect.cleandoc(doc), markup=False)
     out.print("\n[bold]example config[/bold]")
     out.print(example_yaml(info.name, info.params), markup=False)
 
