@@ -94,9 +94,16 @@ def default_shape(module: nn.Module) -> tuple[int, ...]:
 def synth_call(
     module: nn.Module, shape: tuple[int, ...] | None = None, seed: int = 0
 ) -> tuple[torch.Tensor, Tensors, bool]:
-    """Call ``module`` on synthetic tensors; return (value, the tensors used, keywords?)."""
+    """Call ``module`` on synthetic tensors; return (value, the tensors used, keywords?).
+
+    Without ``shape``: :func:`default_shape`, cut to ``(N, C)`` when a term takes boxes.
+    """
     module = getattr(module, "_orig_mod", module)
-    shape = tuple(shape) if shape else default_shape(module)
+    if shape is None:
+        shape = default_shape(module)
+        terms = module.terms.values() if isinstance(module, CompositeLoss) else [module]
+        if any(_order(t)[0] == "boxes" for t in terms):  # detection: per-box logits (N, C)
+            shape = shape[:2]
     gen = torch.Generator().manual_seed(seed)
     if not isinstance(module, CompositeLoss):
         tensors = _fit(module, _args(module), shape, gen, {}, "loss")

@@ -356,7 +356,9 @@ def _hint(exc: BaseException) -> str:
     if isinstance(exc, UnknownLossError) or "unknown loss" in str(exc):
         return "`lossreg list` shows the registered losses; `lossreg plugins` what is installed"
     if isinstance(exc, ConfigError):
-        return "`lossreg show NAME` lists a loss's parameters; `lossreg schema` gives a JSON Schema"
+        losses = list(dict.fromkeys(p.loss for p in exc.problems if p.loss))
+        show = f"`lossreg show {losses[0]}`" if len(losses) == 1 else "`lossreg show NAME`"
+        return f"{show} lists the parameters; `lossreg schema` gives a JSON Schema for editors"
     if isinstance(exc, ExpressionError):
         return "expressions use numbers, names, + - * /, unary minus and parentheses"
     if isinstance(exc, (PluginError, DuplicateLossError)):

@@ -136,8 +136,8 @@ def test_eval_routes_tensors_and_prints_every_term(runs: dict[str, Future[Any]])
     res = runs["eval"].result()
     assert res.returncode == 0, res.stderr
     table = rows(res.stdout)
-    assert table["logits"][1] == "(4, 3, 16, 16) float32"
-    assert table["labels"][1] == "(4, 16, 16) int64"
+    assert table["logits"][1] == "(4, 3) float32"  # per-box class logits next to boxes
+    assert table["labels"][1] == "(4,) int64"
     assert table["pred_boxes"][1] == table["boxes"][1] == "(4, 4) float32"
     cls, box, total = (float(table[k][1]) for k in ("cls", "box", "total"))
     assert total == pytest.approx(cls + 2 * box, rel=1e-5)  # the expression cls + 2*box
