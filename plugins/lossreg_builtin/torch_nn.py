@@ -402,8 +402,12 @@ def multilabel_margin(
 # torch.compile's decomposition of this op sums padded target slots (after the first -1) as if
 # they were class 0: wrong values and gradients (pytorch/pytorch#141017, #185464; fixed after
 # torch 2.13). Running PyTorch's own kernel outside the graph keeps compiled == eager.
-@torch.compiler.disable
+# The disabled wrapper is made on first use under compile: `torch.compiler.disable` imports
+# torch._dynamo (about 2 s), which plain eager users should never pay for at plugin load.
 def _multilabel_margin_eager(x: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+    if torch.compiler.is_compiling():  # torch._dynamo is loaded already when this is true
+        outside = torch.compiler.disable(F.multilabel_margin_loss)
+        return outside(x, target, reduction=reduction)
     return F.multilabel_margin_loss(x, target, reduction=reduction)
 
 
