@@ -2,6 +2,7 @@
 company takes, end to end (entry point metadata written by pip, not by hand)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def venv_python(tmp_path_factory):
         timeout=300,
     )
     python = venv / "bin" / "python"
+    # install from a copy: a build leaves build/ and *.egg-info beside the sources
+    source = shutil.copytree(ROOT / "docs" / "examples" / "acme_losses", venv / "acme_src")
     subprocess.run(
         [
             str(python),
@@ -34,7 +37,7 @@ def venv_python(tmp_path_factory):
             "--quiet",
             "--no-build-isolation",
             "--no-deps",
-            str(ROOT / "docs" / "examples" / "acme_losses"),
+            str(source),
         ],
         check=True,
         timeout=300,
