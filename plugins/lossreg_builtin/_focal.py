@@ -3,6 +3,12 @@
 The binary kernel is a :class:`torch.autograd.Function` with an analytic backward that saves
 only its inputs; :func:`binary_focal_reference` is the plain autograd version it is tested
 against (and the path taken when the target itself requires grad).
+
+``mean``/``sum`` with integer gamma in [1, 8] take fused paths that compute the value and the
+gradient together in the forward pass and keep only the gradient for backward (the scalar
+upstream gradient is folded in): binary with a 0/1 target (:func:`binary_focal_reduced`; soft
+targets take the kernel above) and multiclass with class indices
+(:func:`softmax_focal_reduced`). ``create_graph=True`` gets an out-of-place gradient formula.
 """
 
 from __future__ import annotations
@@ -10,7 +16,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["binary_focal", "binary_focal_reference", "log1m_softmax", "softmax_focal"]
+__all__ = [
+    "binary_focal",
+    "binary_focal_reduced",
+    "binary_focal_reference",
+    "log1m_softmax",
+    "softmax_focal",
+    "softmax_focal_reduced",
+]
 
 
 def _log_one_minus_pt(y: torch.Tensor, ls_pos: torch.Tensor, ls_neg: torch.Tensor) -> torch.Tensor:
@@ -155,6 +168,236 @@ def binary_focal(
     if y.requires_grad:
         return binary_focal_reference(x, y, gamma, alpha)
     return _BinaryFocal.apply(x, y, gamma, alpha)  # type: ignore[no-untyped-call, no-any-return]
+
+
+# -- reduced binary focal: one pass that returns the value and the gradient ----------------------
+def _hard_target(t: torch.Tensor) -> bool:
+    """Whether every entry of ``t = 1 - 2 y`` is exactly +-1, i.e. the target is a 0/1 mask."""
+    lo, hi = torch.aminmax(t.abs())
+    return float(lo) == 1.0 and float(hi) == 1.0
+
+
+def _hard_focal(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    z: torch.Tensor,
+    gamma: int,
+    alpha: float | None,
+    scale: float,
+    need_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """scale * sum(alpha_t ce (1 - p_t)^gamma) for a 0/1 target, and its gradient in x.
+
+    ``z`` holds 1 - 2y (+-1) and is overwritten. With z <- (1 - 2y) x, a 0/1 target gives
+    1 - p_t = sigmoid(z) and ce = softplus(z) exactly, each on its own side (no 1 - p
+    cancellation). With m = sigmoid(z): d/dz [ce m^g] = m^g [m + g ce (1 - m)], and
+    d/dx = (1 - 2y) d/dz. Three input-sized buffers at most (z, m, ce); the gradient ends in z.
+    """
+    threshold = 50.0 if x.dtype == torch.float64 else 20.0
+    z.mul_(x)
+    m = torch.sigmoid(z)
+    ce = F.softplus(z, threshold=threshold)
+    # z <- scale a0 m^g (1 + (a1 / a0) y) = scale alpha_t m^g, alpha_t = a0 + a1 y
+    a0, a1 = (1.0, 0.0) if alpha is None else (1.0 - alpha, 2.0 * alpha - 1.0)
+    s = scale * a0 if a0 != 0 else scale
+    if gamma == 1:
+        torch.mul(m, s, out=z)
+    elif gamma == 2:
+        torch.addcmul(torch.zeros((), dtype=z.dtype, device=z.device), m, m, value=s, out=z)
+    else:
+        torch.pow(m, gamma, out=z).mul_(s)
+    if a0 == 0:  # alpha = 1: alpha_t = y
+        z.mul_(y)
+    elif a1 != 0:
+        z.addcmul_(z, y, value=a1 / a0)
+    loss = torch.dot(z.reshape(-1), ce.reshape(-1))
+    if not need_grad:
+        return loss, None
+    ce.addcmul_(ce, m, value=-1.0)  # ce (1 - m)
+    torch.add(m, ce, alpha=gamma, out=ce)  # m + g ce (1 - m)
+    del m
+    z.mul_(ce)
+    return loss, z.addcmul_(z, y, value=-2.0)  # times dz/dx = 1 - 2y
+
+
+class _BinaryFocalHard(torch.autograd.Function):
+    """Reduced focal loss of a 0/1 target; the gradient is computed in the forward pass (it
+    shares every intermediate) and kept for backward: the saved tensor is the gradient itself
+    (1x the input), so nothing is recomputed and no other intermediate is kept."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        z: torch.Tensor,
+        gamma: int,
+        alpha: float | None,
+        scale: float,
+    ) -> torch.Tensor:
+        loss, dx = _hard_focal(x, y, z, gamma, alpha, scale, need_grad=True)
+        ctx.save_for_backward(x, y, dx)  # type: ignore[arg-type]  # dx is set (need_grad)
+        ctx.gamma, ctx.alpha, ctx.scale = gamma, alpha, scale  # type: ignore[attr-defined]
+        return loss
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, None, None, None, None, None]:
+        x, y, dx = ctx.saved_tensors  # type: ignore[attr-defined]
+        if torch.is_grad_enabled():  # create_graph=True: a differentiable gradient
+            g = _focal_grad_graph(x, y, float(ctx.gamma), ctx.alpha)  # type: ignore[attr-defined]
+            return g * (grad * ctx.scale), None, None, None, None, None  # type: ignore[attr-defined]
+        if grad.device.type == "cpu" and float(grad) == 1.0:
+            # loss.backward(): hand over the saved gradient as is (autograd copies it if the
+            # graph is retained, so a second backward still sees it unchanged)
+            return dx, None, None, None, None, None
+        return dx * grad, None, None, None, None, None
+
+
+def binary_focal_reduced(
+    x: torch.Tensor, y: torch.Tensor, gamma: float, alpha: float | None, reduction: str
+) -> torch.Tensor:
+    """``mean`` or ``sum`` of :func:`binary_focal`; a fused path for 0/1 targets and integer
+    gamma in [1, 8] (value and gradient in one pass), :func:`binary_focal` otherwise."""
+    n = x.numel()
+    fast = n > 0 and not y.requires_grad and gamma == int(gamma) and 1 <= gamma <= 8
+    if fast:
+        z = torch.rsub(y, 1.0, alpha=2.0)  # 1 - 2y
+        fast = _hard_target(z)
+    if not fast:
+        loss = binary_focal(x, y, gamma, alpha)
+        return loss.mean() if reduction == "mean" else loss.sum()
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _BinaryFocalHard.apply(x, y, z, int(gamma), alpha, scale)  # type: ignore[no-untyped-call, no-any-return]
+    return _hard_focal(x, y, z, int(gamma), alpha, scale, need_grad=False)[0]
+
+
+# -- reduced multiclass focal (class-index targets): value and gradient in one pass ---------------
+def _softmax_focal_hard(
+    x: torch.Tensor,
+    t: torch.Tensor,
+    gamma: int,
+    w: torch.Tensor | None,
+    scale: float,
+    need_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """scale * sum(-w (1 - p_y)^gamma log p_y) over class-index targets, and its gradient.
+
+    With l = log p_y (log_softmax gathered at the label: finite for finite logits), u = 1 - p_y
+    and P = softmax(x): d/dx_c = scale w u^(g-1) (u - g p_y l) (P_c - [c = y]). Integer gamma
+    >= 1 only (finite derivative at p_y -> 1). One input-sized buffer (log_softmax, turned into
+    the gradient in place); the rest is (N, *)-sized.
+    """
+    logp = F.log_softmax(x, 1)
+    t1 = t.unsqueeze(1)
+    ell = logp.gather(1, t1).squeeze(1)
+    p = ell.exp()
+    u = torch.rsub(p, 1.0)
+    u1 = None if gamma == 1 else u if gamma == 2 else u.pow(gamma - 1)  # u^(g-1)
+    a = ell if u1 is None else u1 * ell
+    if w is not None:
+        a = a * w
+    loss = torch.dot(a.reshape(-1), u.reshape(-1)) * -scale
+    if not need_grad:
+        return loss, None
+    v = torch.addcmul(u, p, ell, value=-float(gamma))  # u - g p l
+    v = (
+        v.mul_(scale)
+        if u1 is None
+        else v.mul_(u1).mul_(scale)
+        if gamma > 2
+        else (
+            torch.addcmul(torch.zeros((), dtype=v.dtype, device=v.device), v, u, value=scale, out=v)
+        )
+    )
+    if w is not None:
+        v.mul_(w)
+    v1 = v.unsqueeze(1)
+    dx = logp.exp_().mul_(v1)  # v P
+    return loss, dx.scatter_add_(1, t1, v1.neg())  # minus v at the label
+
+
+def _softmax_focal_grad_graph(
+    x: torch.Tensor, t: torch.Tensor, gamma: int, w: torch.Tensor | None, scale: float
+) -> torch.Tensor:
+    """The gradient of :func:`_softmax_focal_hard` out of place (differentiable again)."""
+    logp = F.log_softmax(x, 1)
+    t1 = t.unsqueeze(1)
+    ell = logp.gather(1, t1).squeeze(1)
+    p = ell.exp()
+    u = 1 - p
+    v = scale * u ** (gamma - 1) * (u - gamma * p * ell)
+    if w is not None:
+        v = v * w
+    v1 = v.unsqueeze(1)
+    return logp.exp() * v1 - torch.zeros_like(x).scatter_add(1, t1, v1)
+
+
+class _SoftmaxFocalHard(torch.autograd.Function):
+    """Reduced multiclass focal loss; the gradient is computed with the value (they share
+    log_softmax and the gathered terms) and is the only tensor kept for backward."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        gamma: int,
+        w: torch.Tensor | None,
+        scale: float,
+    ) -> torch.Tensor:
+        loss, dx = _softmax_focal_hard(x, t, gamma, w, scale, need_grad=True)
+        ctx.save_for_backward(x, t, w, dx)  # type: ignore[arg-type]  # w may be None
+        ctx.gamma, ctx.scale = gamma, scale  # type: ignore[attr-defined]
+        return loss
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, None, None, None, None]:
+        x, t, w, dx = ctx.saved_tensors  # type: ignore[attr-defined]
+        if torch.is_grad_enabled():  # create_graph=True
+            g = _softmax_focal_grad_graph(x, t, ctx.gamma, w, ctx.scale)  # type: ignore[attr-defined]
+            return g * grad, None, None, None, None
+        if grad.device.type == "cpu" and float(grad) == 1.0:
+            return dx, None, None, None, None  # autograd copies it if the graph is retained
+        return dx * grad, None, None, None, None
+
+
+def softmax_focal_reduced(
+    x: torch.Tensor,
+    t: torch.Tensor,
+    gamma: int,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    reduction: str,
+) -> torch.Tensor:
+    """``mean`` (weighted, 0 when everything is ignored) or ``sum`` of the multiclass focal
+    loss of class-index targets (already checked to lie in [0, C) or equal ``ignore_index``)
+    for integer gamma >= 1, value and gradient in one pass."""
+    c = x.shape[1]
+    if 0 <= ignore_index < c:
+        ignored = bool((t == ignore_index).any())
+    else:  # every other value is in [0, C): the ignored ones are the extremes
+        lo, hi = torch.aminmax(t)
+        ignored = int(lo) < 0 or int(hi) >= c
+    w = None
+    if ignored:
+        valid = t != ignore_index
+        t = t.masked_fill(~valid, 0)
+        w = valid.to(x.dtype) if weight is None else weight[t] * valid
+    elif weight is not None:
+        w = weight[t]
+    if reduction == "sum":
+        scale = 1.0
+    else:
+        norm = float(t.numel()) if w is None else float(w.sum())
+        scale = 1.0 / norm if norm > 0 else 0.0  # nothing left: loss 0, gradient 0
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _SoftmaxFocalHard.apply(x, t, gamma, w, scale)  # type: ignore[no-untyped-call, no-any-return]
+    return _softmax_focal_hard(x, t, gamma, w, scale, need_grad=False)[0]
 
 
 def log1m_softmax(x: torch.Tensor, dim: int = 1) -> torch.Tensor:

@@ -24,7 +24,7 @@ from lossreg import (
 )
 
 from ._common import reduce, upcast
-from ._focal import binary_focal, softmax_focal
+from ._focal import binary_focal, binary_focal_reduced, softmax_focal, softmax_focal_reduced
 
 Mode = Literal["binary", "multiclass", "multilabel"]
 REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (per element)")
@@ -403,6 +403,10 @@ def focal(
         c = _check_class_target("focal", input, target, ignore_index)
         x, t = upcast(input, target)
         w = _class_weight("focal", weight, c, x)
+        fast = reduction in ("mean", "sum") and not t.is_floating_point() and x.numel() > 0
+        if fast and gamma == int(gamma) and 1 <= gamma <= 8:
+            loss = softmax_focal_reduced(x, t, int(gamma), w, ignore_index, reduction)
+            return loss.to(input.dtype)
         loss, norm = softmax_focal(x, t.to(x.dtype) if t.is_floating_point() else t, gamma, w,
                                    ignore_index)  # fmt: skip
         if reduction == "mean":  # weighted mean; 0 when every element is ignored
@@ -420,8 +424,11 @@ def focal(
     if a is not None and not 0 <= float(a) <= 1:
         raise LossregError(f"focal: alpha must lie in [0, 1] or be None, got {a}")
     x, t = upcast(input, target)
-    loss = binary_focal(x, t.to(x.dtype), float(gamma), None if a is None else float(a))
-    return reduce(loss, reduction, "focal").to(input.dtype)
+    t = t.to(x.dtype)
+    a = None if a is None else float(a)
+    if reduction in ("mean", "sum"):
+        return binary_focal_reduced(x, t, float(gamma), a, reduction).to(input.dtype)
+    return reduce(binary_focal(x, t, float(gamma), a), reduction, "focal").to(input.dtype)
 
 
 # -- 0-1 loss ---------------------------------------------------------------------------------
