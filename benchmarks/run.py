@@ -72,8 +72,8 @@ FULL = {
     "binary": (8, 1, 256, 256),
     "multiclass": (8, 4, 128, 128),
     "classification": (4096, 100),
-    "rounds": 5,
-    "min_run_time": 0.25,
+    "rounds": 10,
+    "min_run_time": 0.1,
     "import_runs": 5,
 }
 QUICK = {
