@@ -188,3 +188,57 @@ def test_multiclass_fused_gradcheck_gradgradcheck(gamma):
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
     assert type(fn(x).grad_fn).__name__ == "_SoftmaxFocalHardBackward"
+
+
+# -- multiclass dice: softmax statistics with an analytic backward ------------------------------
+def ref_multiclass_dice(x, y, smooth=1.0, eps=1e-7):
+    p = torch.softmax(x, 1)
+    onehot = torch.zeros_like(p).scatter_(1, y.unsqueeze(1), 1.0)
+    dims = (0, *range(2, x.dim()))
+    tp, ps, ts = (p * onehot).sum(dims), p.sum(dims), onehot.sum(dims)
+    return (1 - (2 * tp + smooth) / (ps + ts + smooth + eps)).mean()
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5, 2), (6, 3), (2, 5, 3, 2, 2)])
+def test_multiclass_dice_fused_equals_formula(shape):
+    from lossreg_builtin.segmentation import _SoftmaxIndexStats, dice
+
+    x, y = mc_inputs(seed=11, shape=shape)
+    y.view(-1)[0] = shape[1] - 1
+    v, g = grads(lambda x: dice(x, y, mode="multiclass"), x)
+    vr, gr = grads(lambda x: ref_multiclass_dice(x, y), x)
+    torch.testing.assert_close(v, vr, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(g, gr, rtol=1e-10, atol=1e-15)
+    x3, y2 = x.reshape(shape[0], shape[1], -1), y.reshape(shape[0], -1)
+    assert torch.autograd.gradcheck(
+        lambda x: _SoftmaxIndexStats.apply(x, y2), (x3.clone().requires_grad_(True),)
+    )
+    with torch.enable_grad():
+        stats = _SoftmaxIndexStats.apply(x3.clone().requires_grad_(True), y2)
+    assert type(stats.grad_fn).__name__ == "_SoftmaxIndexStatsBackward"
+
+
+def test_multiclass_dice_fused_extremes_and_other_paths_agree(monkeypatch):
+    from lossreg_builtin import segmentation
+    from lossreg_builtin.segmentation import dice
+
+    calls = []
+    apply = segmentation._SoftmaxIndexStats.apply
+    monkeypatch.setattr(
+        segmentation._SoftmaxIndexStats, "apply", lambda *a: calls.append(1) or apply(*a)
+    )
+
+    x, y = mc_inputs(seed=12, shape=(2, 3, 4, 4))
+    x[0, :, 0, 0] = torch.tensor([1e4, -1e4, 0.0], dtype=D)
+    v, g = grads(lambda x: dice(x, y, mode="multiclass"), x)
+    assert torch.isfinite(v) and torch.isfinite(g).all()
+    assert calls == [1]  # the fused statistics were used
+    # ignore_index (not fused) on a target that ignores nothing equals the fused path
+    v2, g2 = grads(lambda x: dice(x, y, mode="multiclass", ignore_index=99), x)
+    torch.testing.assert_close(v, v2, rtol=1e-13, atol=1e-15)
+    torch.testing.assert_close(g, g2, rtol=1e-11, atol=1e-16)
+    assert calls == [1]
+    # float32 stays close to float64
+    v32, g32 = grads(lambda x: dice(x, y, mode="multiclass"), x.float())
+    torch.testing.assert_close(v32.double(), v, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(g32.double(), g, rtol=1e-4, atol=1e-8)

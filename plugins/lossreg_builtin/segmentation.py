@@ -150,6 +150,7 @@ class _Prepared(NamedTuple):
     t: torch.Tensor  # (N, C, S) float target, or (N, S) int64 class indices
     valid: torch.Tensor | None  # same shape as t, bool; None when nothing is ignored
     index: bool  # t holds class indices
+    fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats takes the logits
 
 
 def _prepare(
@@ -160,6 +161,7 @@ def _prepare(
     from_logits: bool,
     ignore_index: int | None,
     classes: list[int] | None,
+    fusable: bool = False,
 ) -> _Prepared:
     """Every check, then probabilities and targets flattened to (N, C, S). Runs before any
     collective, so a bad input fails on every rank alike."""
@@ -197,7 +199,11 @@ def _prepare(
     s = math.prod(input.shape[1:]) // c if c else 0
     (x,) = upcast(input)
     x = x.reshape(n, c, s)
-    p = (x.softmax(1) if mode == "multiclass" else x.sigmoid()) if from_logits else x
+    fused = fusable and index and from_logits and ignore_index is None and n * s > 0
+    if fused:
+        p = x  # softmax inside _SoftmaxIndexStats
+    else:
+        p = (x.softmax(1) if mode == "multiclass" else x.sigmoid()) if from_logits else x
     valid = None
     if index:
         t = target.reshape(n, s).long()
@@ -210,12 +216,49 @@ def _prepare(
             valid = t != ignore_index
             t = t.masked_fill(~valid, 0)
         t = t.to(x.dtype)
-    return _Prepared(x, p, t, valid, index)
+    return _Prepared(x, p, t, valid, index, fused)
+
+
+class _SoftmaxIndexStats(torch.autograd.Function):
+    """(TP, P, T) over the batch of softmax(x) against class indices, no one-hot, with an
+    analytic backward. With G_ci = dL/dP_c + dL/dTP_c [y_i = c] the gradient through the
+    softmax is P_ci (G_ci - sum_k P_ki G_ki), and sum_k P_ki G_ki = sum_k P_ki dL/dP_k +
+    dL/dTP_(y_i) P_(y_i),i: one weighted sum over classes and one gather, instead of autograd's
+    zero-filled scatter for the gather and the sum of two input-sized gradients."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, t: torch.Tensor
+    ) -> torch.Tensor:
+        c = x.shape[1]
+        p = torch.softmax(x, 1)  # (N, C, S)
+        t1 = t.unsqueeze(1)
+        pt = p.gather(1, t1)  # (N, 1, S): p at the label
+        flat = t.reshape(-1)
+        tp = p.new_zeros(c).scatter_add_(0, flat, pt.reshape(-1))
+        ts = torch.bincount(flat, minlength=c).to(p.dtype)
+        ctx.save_for_backward(p, t1, pt)
+        return torch.stack([tp, p.sum((0, 2)), ts])
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        p, t1, pt = ctx.saved_tensors  # type: ignore[attr-defined]
+        g_tp, g_ps = grad[0], grad[1]
+        at = g_tp.index_select(0, t1.reshape(-1)).view_as(pt).mul_(pt)  # dL/dTP_y P_y
+        s = torch.matmul(g_ps.view(1, -1), p).add_(at)  # (N, 1, S); no copy of p
+        dx = torch.sub(g_ps.view(1, -1, 1), s).mul_(p)
+        return dx.scatter_add_(1, t1, at), None
 
 
 def _statistics(prep: _Prepared, per_image: bool) -> torch.Tensor:
     """Stacked (TP, P, T): shape (3, C), or (3, N, C) with per_image."""
     p, t, valid = prep.p, prep.t, prep.valid
+    if prep.fused:
+        if not per_image:
+            return _SoftmaxIndexStats.apply(prep.x, t)  # type: ignore[no-untyped-call, no-any-return]
+        p = prep.x.softmax(1)
     if prep.index:
         # TP by gather at the label, then scatter-add into C bins: no (N, C, S) one-hot.
         n, c = p.shape[:2]
@@ -271,7 +314,7 @@ def _overlap_stats(
     dist_sync: bool,
 ) -> torch.Tensor:
     """The primitive: validated, synchronised, class-selected (TP, P, T) statistics."""
-    prep = _prepare(name, input, target, mode, from_logits, ignore_index, classes)
+    prep = _prepare(name, input, target, mode, from_logits, ignore_index, classes, fusable=True)
     stats = _sync(_statistics(prep, per_image), dist_sync, per_image)
     return stats if classes is None else stats[..., list(classes)]
 
