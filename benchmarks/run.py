@@ -9,14 +9,14 @@ Method
 ------
 Timing. Every figure is a ratio against plain PyTorch written by hand, measured in the same
 process. One *step* is ``x.grad = None; f(x, y).backward()`` on a leaf ``x`` of logits, timed with
-``torch.utils.benchmark.Timer.blocked_autorange`` at 2 threads (``torch.set_num_threads(2)``).
-A row's baseline and candidates are measured in interleaved rounds (baseline, candidate 1,
-candidate 2, ..., then again), and a candidate's ratio is the median over rounds of its time over
-*that round's* baseline time: slow drifts of the machine's load (this machine is shared) cancel
-in the ratio. ``x baseline, best`` is the candidate's fastest block over the baseline's fastest
-block across all rounds: other processes only ever add time, so where the two ratio columns
-disagree the machine was busy and the best-of figure is the better estimate of the unloaded
-ratio. The ``ms`` column is the median step time over rounds, for orientation only.
+``torch.utils.benchmark.Timer.blocked_autorange`` at 2 threads (``torch.set_num_threads(2)``). A
+row's baseline and candidates are measured in interleaved rounds (baseline, candidate 1, candidate
+2, ..., then the same in reverse order, and so on), and a candidate's ratio is the median over
+rounds of its time over *that round's* baseline time: slow drifts of the machine's load (this
+machine is shared) cancel in the ratio. ``x baseline, best`` is the candidate's fastest block over
+the baseline's fastest block across all rounds: other processes only ever add time, so where the
+two ratio columns disagree the machine was busy and the best-of figure is the better estimate of
+the unloaded ratio. The ``ms`` column is the median step time over rounds, for orientation only.
 
 Peak memory. ``torch.profiler.profile(profile_memory=True)`` records every CPU allocation and
 free as a ``[memory]`` event with a signed byte count. One step is profiled after warm-up with
@@ -257,8 +257,8 @@ def measure(baseline: Entry, entries: list[Entry], cfg, logits_bytes: int, memor
             e.error = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
             continue
         live.append(e)
-    for _ in range(cfg["rounds"]):
-        for e in live:
+    for r in range(cfg["rounds"]):
+        for e in live if r % 2 == 0 else live[::-1]:  # alternate the order: no position bias
             timer = Timer(stmt="step()", globals={"step": e.step}, num_threads=2)
             m = timer.blocked_autorange(min_run_time=cfg["min_run_time"])
             e.times.append(m.median)
