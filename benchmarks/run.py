@@ -676,8 +676,8 @@ def run_import_row(cfg, peers):
     labels = {
         "lossreg": "lossreg: import lossreg; available() (ms on top: wall / CPU; raw wall)",
         "monai": "monai: import monai.losses (ms on top: wall / CPU)",
-        "kornia": "kornia: import kornia.losses",
-        "smp": "smp: segmentation_models_pytorch.losses only",
+        "kornia": "kornia: import kornia.losses (ms on top: wall / CPU)",
+        "smp": "smp: segmentation_models_pytorch.losses only (ms on top: wall / CPU)",
     }
     for t in targets:
         if t in errors:
