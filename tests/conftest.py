@@ -1,6 +1,9 @@
 """Shared fixtures: a few in-process losses registered once for the core tests."""
 
+import os
+
 import torch
+from hypothesis import settings
 
 import lossreg
 from lossreg import Params, TensorList
@@ -37,6 +40,13 @@ class ModuleLoss(torch.nn.Module):
     def forward(self, input, target):
         d = (input - target + self.offset) ** 2
         return (d * self.weight).mean() if self.weight is not None else d.mean()
+
+
+# CI explores the same examples every run (a red CI must be reproducible); locally each run
+# draws new ones, which is where hypothesis finds things.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_configure(config):
