@@ -194,7 +194,7 @@ def make_record(
     if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
         raise PluginError(f"{provider}: params of {name!r} must be a pydantic model class")
     doc = inspect.getdoc(factory) if callable(factory) else None
-    text = summary or (doc.strip().splitlines()[0] if doc else "")
+    text = summary or _first_paragraph(doc or "")
     common: dict[str, Any] = dict(
         provider=provider,
         aliases=tuple(aliases),
@@ -233,6 +233,12 @@ def make_record(
         inputs=tensor_inputs(factory, kind),
         **common,
     )
+
+
+def _first_paragraph(doc: str) -> str:
+    """A docstring's first paragraph on one line, without a trailing ``::`` (a summary)."""
+    para = doc.strip().split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in para.splitlines()).rstrip(":").rstrip(",")
 
 
 def _discover(reg: Registry) -> None:
