@@ -216,6 +216,9 @@ def run_demo(
     for r in results.values():
         table.add_row(r.label, f"{r.dice:.3f}", f"{r.iou:.3f}", f"{r.seconds:.1f} s")
     console.print(table)
+    from ._plot import png_path
+
+    output = png_path(output)
     save_curves(results, output)
     console.print(f"wrote {output}")
     return results

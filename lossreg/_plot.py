@@ -33,6 +33,13 @@ _AXES = {
 }
 
 
+def png_path(output: str | Path) -> Path:
+    """The path a PNG is written to: matplotlib adds ``.png`` to a name without a suffix, so we
+    do it first and can say truthfully where the file went."""
+    output = Path(output)
+    return output if output.suffix else output.with_suffix(".png")
+
+
 def _kind(name: str) -> str:
     tags = set(describe(name).tags)
     if "detection" in tags:
@@ -136,7 +143,7 @@ def plot_losses(names: Sequence[str], output: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    output = Path(output)
+    output = png_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=120)
     plt.close(fig)

@@ -297,8 +297,7 @@ def plot(
     """
     from ._plot import plot_losses
 
-    plot_losses(names, output)
-    out.print(f"wrote {output}")
+    out.print(f"wrote {plot_losses(names, output)}")
 
 
 @app.command()

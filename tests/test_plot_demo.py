@@ -75,3 +75,12 @@ def test_embedded_demo_config_is_configs_demo_yaml() -> None:
     assert lossreg.to_config(objective) == lossreg.to_config(
         load_objective(ROOT / "configs" / "demo.yaml")[0]
     )
+
+
+def test_png_path_says_where_matplotlib_writes(tmp_path):
+    from lossreg._plot import plot_losses, png_path
+
+    assert png_path(tmp_path / "curves") == tmp_path / "curves.png"
+    assert png_path(tmp_path / "curves.svg") == tmp_path / "curves.svg"
+    written = plot_losses(["mse"], tmp_path / "no_suffix")
+    assert written == tmp_path / "no_suffix.png" and written.exists()
