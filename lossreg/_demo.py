@@ -234,12 +234,13 @@ def save_curves(results: dict[str, RunResult], output: Path) -> None:
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(12, 4.5))
     for i, r in enumerate(results.values()):
         color = f"C{i}"
+        term_styles = iter([":", "--", "-.", (0, (1, 4))])  # one dash pattern per term
         for key, values in r.curves.items():
-            style = "-" if key == "total" else ":"
+            style = "-" if key == "total" else next(term_styles, ":")
             name = f"{r.label}: total" if key == "total" else f"{r.label}: {key}"
             if key != "total" and len(r.curves) == 2:  # a single loss: its term is the total
                 continue
-            ax_loss.plot(_smooth(values), style, color=color, label=name, alpha=0.9)
+            ax_loss.plot(_smooth(values), linestyle=style, color=color, label=name, alpha=0.9)
         ax_val.plot(r.val_steps, r.val_dice, "o-", color=color, label=r.label, markersize=3)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss (moving average of 10)")
