@@ -46,6 +46,7 @@ from typing import Annotated, Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 from pydantic import Field
+from torch.autograd.function import once_differentiable
 
 import lossreg
 from lossreg import (
@@ -150,7 +151,9 @@ class _Prepared(NamedTuple):
     t: torch.Tensor  # (N, C, S) float target, or (N, S) int64 class indices
     valid: torch.Tensor | None  # same shape as t, bool; None when nothing is ignored
     index: bool  # t holds class indices
-    fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats takes the logits
+    fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
+    name: str = ""
+    checked: bool = True  # class indices range-checked (else the fused bincount checks them)
 
 
 def _prepare(
@@ -162,6 +165,7 @@ def _prepare(
     ignore_index: int | None,
     classes: list[int] | None,
     fusable: bool = False,
+    per_image: bool = True,
 ) -> _Prepared:
     """Every check, then probabilities and targets flattened to (N, C, S). Runs before any
     collective, so a bad input fails on every rank alike."""
@@ -170,6 +174,10 @@ def _prepare(
     if mode not in ("binary", "multiclass", "multilabel"):
         raise LossregError(f"{name}: mode must be binary, multiclass or multilabel, got {mode!r}")
     index = False
+    nonempty = input.numel() > 0
+    # the fused paths: logits, nothing ignored, statistics over the whole batch
+    fast = fusable and from_logits and ignore_index is None and not per_image and nonempty
+    checked = True
     if mode == "binary":
         check_dims(name, "input", input, 1, "(N, 1, *) or (N, *)")
         check_same_shape(name, input, target)
@@ -178,7 +186,11 @@ def _prepare(
         check_dims(name, "input", input, 2, f"(N, C, *) in mode {mode}")
         n, c = input.shape[0], input.shape[1]
         if mode == "multiclass" and target.shape == input.shape[:1] + input.shape[2:]:
-            check_class_indices(name, target, c, ignore_index)
+            if fast:  # dtype only; the range check is the bincount of _index_counts
+                check_class_indices(name, target[:0], c, ignore_index)
+                checked = False
+            else:
+                check_class_indices(name, target, c, ignore_index)
             index = True
         elif mode == "multiclass" and target.dim() != input.dim():
             raise LossregError(
@@ -199,9 +211,9 @@ def _prepare(
     s = math.prod(input.shape[1:]) // c if c else 0
     (x,) = upcast(input)
     x = x.reshape(n, c, s)
-    fused = fusable and index and from_logits and ignore_index is None and n * s > 0
+    fused = fast and (index or (mode == "binary" and not target.requires_grad))
     if fused:
-        p = x  # softmax inside _SoftmaxIndexStats
+        p = x  # softmax or sigmoid inside _SoftmaxIndexStats or _SigmoidStats
     else:
         p = (x.softmax(1) if mode == "multiclass" else x.sigmoid()) if from_logits else x
     valid = None
@@ -216,7 +228,21 @@ def _prepare(
             valid = t != ignore_index
             t = t.masked_fill(~valid, 0)
         t = t.to(x.dtype)
-    return _Prepared(x, p, t, valid, index, fused)
+    return _Prepared(x, p, t, valid, index, fused, name, checked)
+
+
+def _index_counts(name: str, t: torch.Tensor, c: int) -> torch.Tensor:
+    """T_c, the per-class label counts, in one bincount that is also the range check: a
+    label >= C makes the result longer than C, a negative one makes bincount raise; either
+    way check_class_indices then names the offending value."""
+    try:
+        ts = torch.bincount(t.reshape(-1), minlength=c)
+    except RuntimeError:
+        check_class_indices(name, t, c)
+        raise  # pragma: no cover - bincount failed for another reason
+    if ts.shape[0] > c:
+        check_class_indices(name, t, c)
+    return ts
 
 
 class _SoftmaxIndexStats(torch.autograd.Function):
@@ -224,41 +250,72 @@ class _SoftmaxIndexStats(torch.autograd.Function):
     analytic backward. With G_ci = dL/dP_c + dL/dTP_c [y_i = c] the gradient through the
     softmax is P_ci (G_ci - sum_k P_ki G_ki), and sum_k P_ki G_ki = sum_k P_ki dL/dP_k +
     dL/dTP_(y_i) P_(y_i),i: one weighted sum over classes and one gather, instead of autograd's
-    zero-filled scatter for the gather and the sum of two input-sized gradients."""
+    zero-filled scatter for the gather and the sum of two input-sized gradients. ``ts`` (the
+    label counts, no gradient) comes from :func:`_index_counts`."""
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, t: torch.Tensor
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        ts: torch.Tensor | None = None,
     ) -> torch.Tensor:
         c = x.shape[1]
+        if ts is None:
+            ts = torch.bincount(t.reshape(-1), minlength=c)
         p = torch.softmax(x, 1)  # (N, C, S)
         t1 = t.unsqueeze(1)
         pt = p.gather(1, t1)  # (N, 1, S): p at the label
-        flat = t.reshape(-1)
-        tp = p.new_zeros(c).scatter_add_(0, flat, pt.reshape(-1))
-        ts = torch.bincount(flat, minlength=c).to(p.dtype)
+        tp = p.new_zeros(c).scatter_add_(0, t.reshape(-1), pt.reshape(-1))
         ctx.save_for_backward(p, t1, pt)
-        return torch.stack([tp, p.sum((0, 2)), ts])
+        return torch.stack([tp, p.sum(2).sum(0), ts.to(p.dtype)])
 
     @staticmethod
+    @once_differentiable
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
-    ) -> tuple[torch.Tensor, None]:
+    ) -> tuple[torch.Tensor, None, None]:
         p, t1, pt = ctx.saved_tensors  # type: ignore[attr-defined]
         g_tp, g_ps = grad[0], grad[1]
         at = g_tp.index_select(0, t1.reshape(-1)).view_as(pt).mul_(pt)  # dL/dTP_y P_y
         s = torch.matmul(g_ps.view(1, -1), p).add_(at)  # (N, 1, S); no copy of p
         dx = torch.sub(g_ps.view(1, -1, 1), s).mul_(p)
-        return dx.scatter_add_(1, t1, at), None
+        return dx.scatter_add_(1, t1, at), None, None
+
+
+class _SigmoidStats(torch.autograd.Function):
+    """(TP, P, T) of sigmoid(x) against a same-shape float target, summed over everything
+    (binary mode, one class), with an analytic backward: dL/dx = (dL/dP + dL/dTP t) p (1 - p),
+    two elementwise ops. The sums are a dot product and two plain sums: no p * t temporary."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, t: torch.Tensor
+    ) -> torch.Tensor:
+        p = torch.sigmoid(x)
+        pf, tf = p.reshape(-1), t.reshape(-1)
+        ctx.save_for_backward(p, t)
+        return torch.stack([torch.dot(pf, tf), pf.sum(), tf.sum()]).view(3, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        p, t = ctx.saved_tensors  # type: ignore[attr-defined]
+        u = torch.mul(t, grad[0, 0]).add_(grad[1, 0])  # dL/dTP t + dL/dP
+        # u p (1 - p), in place: one input-sized allocation in the whole backward
+        return torch.ops.aten.sigmoid_backward.grad_input(u, p, grad_input=u), None
 
 
 def _statistics(prep: _Prepared, per_image: bool) -> torch.Tensor:
     """Stacked (TP, P, T): shape (3, C), or (3, N, C) with per_image."""
     p, t, valid = prep.p, prep.t, prep.valid
-    if prep.fused:
-        if not per_image:
-            return _SoftmaxIndexStats.apply(prep.x, t)  # type: ignore[no-untyped-call, no-any-return]
-        p = prep.x.softmax(1)
+    if prep.fused:  # only ever set without per_image, ignore_index, probabilities
+        if prep.index:
+            ts = _index_counts(prep.name, t, p.shape[1])
+            return _SoftmaxIndexStats.apply(prep.x, t, ts)  # type: ignore[no-untyped-call, no-any-return]
+        return _SigmoidStats.apply(prep.x, t)  # type: ignore[no-untyped-call, no-any-return]
     if prep.index:
         # TP by gather at the label, then scatter-add into C bins: no (N, C, S) one-hot.
         n, c = p.shape[:2]
@@ -314,7 +371,7 @@ def _overlap_stats(
     dist_sync: bool,
 ) -> torch.Tensor:
     """The primitive: validated, synchronised, class-selected (TP, P, T) statistics."""
-    prep = _prepare(name, input, target, mode, from_logits, ignore_index, classes, fusable=True)
+    prep = _prepare(name, input, target, mode, from_logits, ignore_index, classes, True, per_image)
     stats = _sync(_statistics(prep, per_image), dist_sync, per_image)
     return stats if classes is None else stats[..., list(classes)]
 
