@@ -266,7 +266,8 @@ class _SoftmaxIndexStats(torch.autograd.Function):
         p = torch.softmax(x, 1)  # (N, C, S)
         t1 = t.unsqueeze(1)
         pt = p.gather(1, t1)  # (N, 1, S): p at the label
-        tp = p.new_zeros(c).scatter_add_(0, t.reshape(-1), pt.reshape(-1))
+        # into (N, C) bins, then over N: the scatter runs in parallel over the samples
+        tp = p.new_zeros(t.shape[0], c).scatter_add_(1, t, pt.squeeze(1)).sum(0)
         ctx.save_for_backward(p, t1, pt)
         return torch.stack([tp, p.sum(2).sum(0), ts.to(p.dtype)])
 
