@@ -91,9 +91,7 @@ def params_model(rec: LossRecord) -> type[BaseModel]:
                 new = copy.copy(field)
                 new.default = getattr(inst, key)
                 fields[key] = (field.annotation, new)
-            rec.params = pydantic.create_model(
-                _model_name(rec.name), __base__=base, **fields
-            )
+            rec.params = pydantic.create_model(_model_name(rec.name), __base__=base, **fields)
         else:
             rec.params = pydantic.create_model(_model_name(rec.name), __base__=Params)
     assert rec.params is not None
