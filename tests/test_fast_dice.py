@@ -5,8 +5,9 @@ error messages, and that the fast paths are actually taken."""
 
 import pytest
 import torch
-from lossreg_builtin import segmentation
-from lossreg_builtin.segmentation import _SigmoidStats, dice
+from lossreg_builtin import _overlap
+from lossreg_builtin._overlap import _SigmoidStats
+from lossreg_builtin.segmentation import dice
 
 import lossreg
 from lossreg import LossregError
@@ -44,7 +45,7 @@ def grads(fn, x):
 @pytest.fixture
 def calls(monkeypatch):
     seen = []
-    for cls in (segmentation._SigmoidStats, segmentation._SoftmaxIndexStats):
+    for cls in (_overlap._SigmoidStats, _overlap._SoftmaxIndexStats):
         apply = cls.apply
         monkeypatch.setattr(
             cls, "apply", lambda *a, _n=cls.__name__, _f=apply: seen.append(_n) or _f(*a)
@@ -139,9 +140,9 @@ def test_multiclass_fast_equals_formula(shape, kw, calls):
 
 def test_multiclass_fast_skips_the_separate_range_pass(monkeypatch):
     seen = []
-    check = segmentation.check_class_indices
+    check = _overlap.check_class_indices
     monkeypatch.setattr(
-        segmentation,
+        _overlap,
         "check_class_indices",
         lambda n, t, *a: seen.append(t.numel()) or check(n, t, *a),
     )

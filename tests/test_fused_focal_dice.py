@@ -201,7 +201,8 @@ def ref_multiclass_dice(x, y, smooth=1.0, eps=1e-7):
 
 @pytest.mark.parametrize("shape", [(3, 4, 5, 2), (6, 3), (2, 5, 3, 2, 2)])
 def test_multiclass_dice_fused_equals_formula(shape):
-    from lossreg_builtin.segmentation import _SoftmaxIndexStats, dice
+    from lossreg_builtin._overlap import _SoftmaxIndexStats
+    from lossreg_builtin.segmentation import dice
 
     x, y = mc_inputs(seed=11, shape=shape)
     y.view(-1)[0] = shape[1] - 1
@@ -219,13 +220,13 @@ def test_multiclass_dice_fused_equals_formula(shape):
 
 
 def test_multiclass_dice_fused_extremes_and_other_paths_agree(monkeypatch):
-    from lossreg_builtin import segmentation
+    from lossreg_builtin import _overlap
     from lossreg_builtin.segmentation import dice
 
     calls = []
-    apply = segmentation._SoftmaxIndexStats.apply
+    apply = _overlap._SoftmaxIndexStats.apply
     monkeypatch.setattr(
-        segmentation._SoftmaxIndexStats, "apply", lambda *a: calls.append(1) or apply(*a)
+        _overlap._SoftmaxIndexStats, "apply", lambda *a: calls.append(1) or apply(*a)
     )
 
     x, y = mc_inputs(seed=12, shape=(2, 3, 4, 4))

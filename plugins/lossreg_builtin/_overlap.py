@@ -1,0 +1,283 @@
+"""The one primitive of the overlap losses: soft per-class statistics (TP, P, T) with their
+validation, fast paths and ``dist_sync``; the policy they implement is documented in
+:mod:`lossreg_builtin.segmentation`, which builds every overlap loss on them."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from lossreg import (
+    LossregError,
+    check_class_indices,
+    check_dims,
+    check_floating,
+    check_range,
+    check_same_device,
+    check_same_shape,
+)
+
+from ._common import upcast
+
+
+class _Prepared(NamedTuple):
+    x: torch.Tensor  # (N, C, S) input in float32 or float64
+    p: torch.Tensor  # (N, C, S) probabilities
+    t: torch.Tensor  # (N, C, S) float target, or (N, S) int64 class indices
+    valid: torch.Tensor | None  # same shape as t, bool; None when nothing is ignored
+    index: bool  # t holds class indices
+    fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
+    name: str = ""
+    checked: bool = True  # class indices range-checked (else the fused bincount checks them)
+
+
+def _prepare(
+    name: str,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mode: str,
+    from_logits: bool,
+    ignore_index: int | None,
+    classes: list[int] | None,
+    fusable: bool = False,
+    per_image: bool = True,
+) -> _Prepared:
+    """Every check, then probabilities and targets flattened to (N, C, S). Runs before any
+    collective, so a bad input fails on every rank alike."""
+    check_same_device(name, input, target)
+    check_floating(name, "input", input)
+    if mode not in ("binary", "multiclass", "multilabel"):
+        raise LossregError(f"{name}: mode must be binary, multiclass or multilabel, got {mode!r}")
+    index = False
+    nonempty = input.numel() > 0
+    # the fused paths: logits, nothing ignored, statistics over the whole batch
+    fast = fusable and from_logits and ignore_index is None and not per_image and nonempty
+    checked = True
+    if mode == "binary":
+        check_dims(name, "input", input, 1, "(N, 1, *) or (N, *)")
+        check_same_shape(name, input, target)
+        n, c = input.shape[0], 1
+    else:
+        check_dims(name, "input", input, 2, f"(N, C, *) in mode {mode}")
+        n, c = input.shape[0], input.shape[1]
+        if mode == "multiclass" and target.shape == input.shape[:1] + input.shape[2:]:
+            if fast:  # dtype only; the range check is the bincount of _index_counts
+                check_class_indices(name, target[:0], c, ignore_index)
+                checked = False
+            else:
+                check_class_indices(name, target, c, ignore_index)
+            index = True
+        elif mode == "multiclass" and target.dim() != input.dim():
+            raise LossregError(
+                f"{name}: target has shape {tuple(target.shape)} but input has shape "
+                f"{tuple(input.shape)}; mode multiclass takes class indices of shape "
+                f"{tuple(input.shape[:1] + input.shape[2:])} or probabilities of the input's shape"
+            )
+        else:
+            check_same_shape(name, input, target)
+    if classes is not None:
+        bad = [k for k in classes if not 0 <= k < c]
+        if bad:
+            raise LossregError(
+                f"{name}: classes holds {bad[0]}, outside [0, {c}) for input with {c} classes"
+            )
+    if not from_logits:
+        check_range(name, "input (probabilities, from_logits=false)", input.detach())
+    s = math.prod(input.shape[1:]) // c if c else 0
+    (x,) = upcast(input)
+    x = x.reshape(n, c, s)
+    fused = fast and (index or (mode == "binary" and not target.requires_grad))
+    if fused:
+        p = x  # softmax or sigmoid inside _SoftmaxIndexStats or _SigmoidStats
+    else:
+        p = (x.softmax(1) if mode == "multiclass" else x.sigmoid()) if from_logits else x
+    valid = None
+    if index:
+        t = target.reshape(n, s).long()
+        if ignore_index is not None:
+            valid = t != ignore_index
+            t = t.masked_fill(~valid, 0)
+    else:
+        t = target.reshape(n, c, s)
+        if ignore_index is not None:
+            valid = t != ignore_index
+            t = t.masked_fill(~valid, 0)
+        t = t.to(x.dtype)
+    return _Prepared(x, p, t, valid, index, fused, name, checked)
+
+
+def _index_counts(name: str, t: torch.Tensor, c: int) -> torch.Tensor:
+    """T_c, the per-class label counts, in one bincount that is also the range check: a
+    label >= C makes the result longer than C, a negative one makes bincount raise; either
+    way check_class_indices then names the offending value."""
+    try:
+        ts = torch.bincount(t.reshape(-1), minlength=c)
+    except RuntimeError:
+        check_class_indices(name, t, c)
+        raise  # pragma: no cover - bincount failed for another reason
+    if ts.shape[0] > c:
+        check_class_indices(name, t, c)
+    return ts
+
+
+class _SoftmaxIndexStats(torch.autograd.Function):
+    """(TP, P, T) over the batch of softmax(x) against class indices, no one-hot, with an
+    analytic backward. With G_ci = dL/dP_c + dL/dTP_c [y_i = c] the gradient through the
+    softmax is P_ci (G_ci - sum_k P_ki G_ki), and sum_k P_ki G_ki = sum_k P_ki dL/dP_k +
+    dL/dTP_(y_i) P_(y_i),i: one weighted sum over classes and one gather, instead of autograd's
+    zero-filled scatter for the gather and the sum of two input-sized gradients. ``ts`` (the
+    label counts, no gradient) comes from :func:`_index_counts`."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        ts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        c = x.shape[1]
+        if ts is None:
+            ts = torch.bincount(t.reshape(-1), minlength=c)
+        p = torch.softmax(x, 1)  # (N, C, S)
+        t1 = t.unsqueeze(1)
+        pt = p.gather(1, t1)  # (N, 1, S): p at the label
+        # into (N, C) bins, then over N: the scatter runs in parallel over the samples
+        tp = p.new_zeros(t.shape[0], c).scatter_add_(1, t, pt.squeeze(1)).sum(0)
+        ctx.save_for_backward(p, t1, pt)
+        return torch.stack([tp, p.sum(2).sum(0), ts.to(p.dtype)])
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, None, None]:
+        p, t1, pt = ctx.saved_tensors  # type: ignore[attr-defined]
+        g_tp, g_ps = grad[0], grad[1]
+        at = g_tp.index_select(0, t1.reshape(-1)).view_as(pt).mul_(pt)  # dL/dTP_y P_y
+        s = torch.matmul(g_ps.view(1, -1), p).add_(at)  # (N, 1, S); no copy of p
+        dx = torch.sub(g_ps.view(1, -1, 1), s).mul_(p)
+        return dx.scatter_add_(1, t1, at), None, None
+
+
+class _SigmoidStats(torch.autograd.Function):
+    """(TP, P, T) of sigmoid(x) against a same-shape float target, summed over everything
+    (binary mode, one class), with an analytic backward: dL/dx = (dL/dP + dL/dTP t) p (1 - p),
+    two elementwise ops. The sums are a dot product and two plain sums: no p * t temporary."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, t: torch.Tensor
+    ) -> torch.Tensor:
+        p = torch.sigmoid(x)
+        pf, tf = p.reshape(-1), t.reshape(-1)
+        ctx.save_for_backward(p, t)
+        return torch.stack([torch.dot(pf, tf), pf.sum(), tf.sum()]).view(3, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        p, t = ctx.saved_tensors  # type: ignore[attr-defined]
+        u = torch.mul(t, grad[0, 0]).add_(grad[1, 0])  # dL/dTP t + dL/dP
+        # u p (1 - p), in place: one input-sized allocation in the whole backward
+        return torch.ops.aten.sigmoid_backward.grad_input(u, p, grad_input=u), None
+
+
+def _statistics(prep: _Prepared, per_image: bool) -> torch.Tensor:
+    """Stacked (TP, P, T): shape (3, C), or (3, N, C) with per_image."""
+    p, t, valid = prep.p, prep.t, prep.valid
+    if prep.fused:  # only ever set without per_image, ignore_index, probabilities
+        if prep.index:
+            ts = _index_counts(prep.name, t, p.shape[1])
+            return _SoftmaxIndexStats.apply(prep.x, t, ts)  # type: ignore[no-untyped-call, no-any-return]
+        return _SigmoidStats.apply(prep.x, t)  # type: ignore[no-untyped-call, no-any-return]
+    if prep.index:
+        # TP by gather at the label, then scatter-add into C bins: no (N, C, S) one-hot.
+        n, c = p.shape[:2]
+        pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
+        w = None if valid is None else valid.to(p.dtype)
+        if w is not None:
+            pt = pt * w
+        tp = p.new_zeros(n, c).scatter_add(1, t, pt)
+        # counts need no gradient: bincount over (sample, class) bins is the fast way
+        flat = (t + c * torch.arange(n, device=t.device).unsqueeze(1)).reshape(-1)
+        ts = torch.bincount(flat, None if w is None else w.reshape(-1), minlength=n * c)
+        ts = ts.to(p.dtype).view(n, c)
+        ps = p.sum(2) if w is None else torch.bmm(p, w.unsqueeze(2)).squeeze(2)
+        stats = torch.stack([tp, ps, ts])
+        return stats if per_image else stats.sum(1)
+    dims = (2,) if per_image else (0, 2)
+    tp = (p * t).sum(dims)  # t is 0 on ignored pixels
+    ps = (p if valid is None else p * valid).sum(dims)
+    return torch.stack([tp, ps, t.sum(dims)])
+
+
+def _sync(stats: torch.Tensor, dist_sync: bool, per_image: bool) -> torch.Tensor:
+    """Sum the statistics over the process group with a differentiable all-reduce."""
+    if not dist_sync or per_image:
+        return stats
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return stats
+    import torch.distributed._functional_collectives as fc
+
+    if hasattr(fc, "all_reduce_backward"):
+        # The functional collective has an autograd formula (backward: all-reduce of the
+        # gradient) and works under torch.compile; torch.distributed.nn.functional.all_reduce,
+        # the older differentiable collective, is deprecated since torch 2.10.
+        out = fc.all_reduce(stats, "sum", dist.group.WORLD)
+        return fc.wait_tensor(out) if isinstance(out, fc.AsyncCollectiveTensor) else out
+    from torch.distributed.nn.functional import all_reduce  # pragma: no cover - old torch
+
+    return all_reduce(stats)  # pragma: no cover
+
+
+def _overlap_stats(
+    name: str,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    mode: str,
+    from_logits: bool,
+    ignore_index: int | None,
+    classes: list[int] | None,
+    per_image: bool,
+    dist_sync: bool,
+) -> torch.Tensor:
+    """The primitive: validated, synchronised, class-selected (TP, P, T) statistics."""
+    prep = _prepare(name, input, target, mode, from_logits, ignore_index, classes, True, per_image)
+    stats = _sync(_statistics(prep, per_image), dist_sync, per_image)
+    return stats if classes is None else stats[..., list(classes)]
+
+
+def _score(num: torch.Tensor, den: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+    """num / den with the empty-mask policy: 1 where both masks are empty or den is 0.
+    The denominator is made safe *before* torch.where: the unselected branch's gradient would
+    otherwise be 0/0 = NaN."""
+    one = empty | (den <= 0)
+    safe = torch.where(one, torch.ones_like(den), den)
+    return torch.where(one, torch.ones_like(num), num / safe)
+
+
+def _tversky_index(
+    stats: torch.Tensor, alpha: float, beta: float, smooth: float, eps: float
+) -> torch.Tensor:
+    tp, ps, ts = stats.unbind(0)
+    den = tp + alpha * (ps - tp) + beta * (ts - tp) + smooth + eps
+    return _score(tp + smooth, den, (ps + ts) <= 0)
+
+
+def _reduce(loss: torch.Tensor, reduction: str, name: str) -> torch.Tensor:
+    if reduction == "mean":
+        # an empty batch with per_image has no values: its mean is 0 (policy), not NaN
+        return loss.mean() if loss.numel() else loss.sum()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
