@@ -9,9 +9,17 @@ from lossreg import LossregError
 __all__ = ["reduce", "upcast"]
 
 
-def reduce(loss: torch.Tensor, reduction: str, name: str = "loss") -> torch.Tensor:
-    """Apply ``reduction`` to an elementwise loss."""
+def reduce(
+    loss: torch.Tensor, reduction: str, name: str = "loss", *, empty_mean: str = "nan"
+) -> torch.Tensor:
+    """Apply ``reduction`` to an elementwise loss.
+
+    ``empty_mean="zero"``: the mean of no values is 0, still attached to the graph (the overlap
+    losses' empty-batch policy); by default it is NaN, as in PyTorch.
+    """
     if reduction == "mean":
+        if empty_mean == "zero" and loss.numel() == 0:
+            return loss.sum()
         return loss.mean()
     if reduction == "sum":
         return loss.sum()

@@ -16,7 +16,7 @@ from lossreg import (
     check_same_shape,
 )
 
-from ._common import upcast
+from ._common import reduce, upcast
 from ._nn_common import REDUCTION, _check_ndim, _fail, _shape
 
 # ---------------------------------------------------------------------------------- kl_div
@@ -56,7 +56,7 @@ def kl_div(
         loss = F.kl_div(x, t, reduction="batchmean", log_target=log_target)
     else:  # PyTorch's 'mean' is the mean of the elementwise loss; computed so, without a warning
         loss = F.kl_div(x, t, reduction="none", log_target=log_target)
-        loss = loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+        loss = reduce(loss, reduction, "kl_div")
     return loss.to(input.dtype)
 
 

@@ -18,7 +18,7 @@ from lossreg import (
     check_same_shape,
 )
 
-from ._common import upcast
+from ._common import reduce, upcast
 from ._nn_common import REDUCTION, _as, _check_ndim, _check_weight, _fail, _shape
 
 # ------------------------------------------------------------------------- margin / ranking
@@ -147,8 +147,7 @@ def soft_margin(
     x, y = upcast(input, target)
     z = -y * x
     loss = z.clamp_min(0) + torch.log1p(torch.exp(-z.abs()))
-    out = loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
-    return out.to(input.dtype)
+    return reduce(loss, reduction, "soft_margin").to(input.dtype)
 
 
 class MultilabelSoftMarginParams(Params):

@@ -20,7 +20,7 @@ from lossreg import (
     check_same_shape,
 )
 
-from ._common import upcast
+from ._common import reduce, upcast
 
 
 class _Prepared(NamedTuple):
@@ -273,11 +273,5 @@ def _tversky_index(
 
 
 def _reduce(loss: torch.Tensor, reduction: str, name: str) -> torch.Tensor:
-    if reduction == "mean":
-        # an empty batch with per_image has no values: its mean is 0 (policy), not NaN
-        return loss.mean() if loss.numel() else loss.sum()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # an empty batch with per_image has no values: its mean is 0 (policy), not NaN
+    return reduce(loss, reduction, name, empty_mean="zero")

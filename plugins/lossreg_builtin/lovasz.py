@@ -115,12 +115,6 @@ def _lovasz_weights(
     return out.scatter_(0, order, w.reshape(-1)).view(shape)
 
 
-def _reduce_images(values: torch.Tensor, reduction: str, name: str) -> torch.Tensor:
-    if reduction == "mean" and values.numel() == 0:
-        return values.sum()  # an empty batch: 0, still attached to the graph
-    return reduce(values, reduction, name)
-
-
 REDUCTION = Field(
     "mean",
     description="with per_image: `mean` or `sum` over the samples, or `none` (N,); without "
@@ -193,7 +187,7 @@ def lovasz_hinge(
     errors = 1.0 - x * (fg.to(x.dtype) * 2.0 - 1.0)  # 1 - x * (2y - 1)
     weights = _lovasz_weights(errors, fg, valid)
     loss = (torch.relu(errors) * weights).sum(-1)  # (rows,)
-    loss = _reduce_images(loss, reduction, name) if per_image else loss[0]
+    loss = reduce(loss, reduction, name, empty_mean="zero") if per_image else loss[0]
     return loss.to(input.dtype)
 
 
@@ -302,7 +296,7 @@ def lovasz_softmax(
         loss = (per_class * present).sum(-1) / present.sum(-1).clamp_min(1)
     else:
         loss = per_class.mean(-1)
-    loss = _reduce_images(loss, reduction, name) if per_image else loss[0]
+    loss = reduce(loss, reduction, name, empty_mean="zero") if per_image else loss[0]
     return loss.to(input.dtype)
 
 
