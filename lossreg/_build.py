@@ -58,7 +58,7 @@ def describe(name: str) -> LossInfo:
         kind=rec.kind,
         distribution=rec.provider.distribution,
         version=rec.provider.version,
-        inputs=rec.inputs,
+        inputs=registry.base(rec).inputs,
         doc=doc,
     )
 
@@ -351,7 +351,7 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
         if module is None:
             continue
         rec = registry.lookup(name)
-        arg_names[key] = _inputs(rec)
+        arg_names[key] = registry.base(rec).inputs
         route_problems = _check_route(route, arg_names[key], f"{term_path}.inputs", rec.name)
         problems += route_problems
         modules[key], routes[key] = module, route
@@ -361,12 +361,6 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
     composite = CompositeLoss(expr, modules, routes, arg_names)
     setattr(composite, _CONFIG_ATTR, {"expr": expr, "terms": configs})
     return composite
-
-
-def _inputs(rec: LossRecord) -> tuple[str, ...]:
-    while rec.kind == "preset":
-        rec = registry.lookup(rec.spec["name"])
-    return rec.inputs
 
 
 def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> list[ConfigProblem]:

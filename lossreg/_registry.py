@@ -6,7 +6,7 @@ import difflib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -63,7 +63,6 @@ class LossRecord:
     params: type[BaseModel] | None = None
     inputs: tuple[str, ...] = ("input", "target")
     spec: Any = None  # preset mapping or composite config
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -146,6 +145,12 @@ class Registry:
                 where += " (dotted paths are never imported; use a registered name)"
             raise UnknownLossError(name, self.suggest(name), where=where)
         return self._records[canonical]
+
+    def base(self, rec: LossRecord) -> LossRecord:
+        """The record a preset stands on (following presets of presets); others unchanged."""
+        while rec.kind == "preset":
+            rec = self.lookup(rec.spec["name"], where=f" (base of preset {rec.name!r})")
+        return rec
 
     def suggest(self, name: str) -> list[str]:
         lowered = {n.lower(): n for n in self._names}

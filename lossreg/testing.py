@@ -158,10 +158,7 @@ def check_reference(name: str, case: Case) -> None:
 def _functional(name: str) -> Callable[..., torch.Tensor]:
     from ._registry import registry
 
-    rec = registry.lookup(name)
-    while rec.kind == "preset":
-        rec = registry.lookup(rec.spec["name"])
-    return rec.factory  # type: ignore[no-any-return]
+    return registry.base(registry.lookup(name)).factory  # type: ignore[no-any-return]
 
 
 def _with_grad(xs: tuple[torch.Tensor, ...], which: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
