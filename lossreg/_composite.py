@@ -55,6 +55,12 @@ class CompositeLoss(nn.Module):
         self.terms = nn.ModuleDict(dict(terms))
         self.routes = {k: dict(v) if v else None for k, v in routes.items()}
         self.arg_names = dict(arg_names)
+        # keyword binding of each term, fixed here: arguments a route leaves out take the
+        # keyword tensor of their own name
+        self._bindings = {
+            k: {arg: (self.routes.get(k) or {}).get(arg, arg) for arg in self.arg_names[k]}
+            for k in self.terms
+        }
         self._order = tuple(names(self.tree))
         self.last_values: dict[str, torch.Tensor] = {}
 
@@ -70,12 +76,10 @@ class CompositeLoss(nn.Module):
         self, key: str, args: tuple[torch.Tensor, ...], tensors: Mapping[str, torch.Tensor]
     ) -> torch.Tensor:
         term = self.terms[key]
-        route = self.routes.get(key)
-        if route is None and args:
+        if args and self.routes.get(key) is None:
             out: torch.Tensor = term(*args, **tensors)
             return out
-        if route is None:
-            route = {arg: arg for arg in self.arg_names[key]}
+        route = self._bindings[key]
         missing = [src for src in route.values() if src not in tensors]
         if missing:
             passed = ", ".join(sorted(tensors)) or "none"

@@ -309,3 +309,22 @@ def test_available_filters_by_tag():
     assert "huber" in lossreg.available(tag="regression")
     assert "t_scaled" not in lossreg.available(tag="regression")
     assert lossreg.available() == sorted(lossreg.available())
+
+
+def test_a_preset_takes_its_bases_tensor_arguments():
+    lossreg.register("t_box_preset", {"name": "t_box_gap", "power": 2})
+    assert lossreg.describe("t_box_preset").inputs == ("pred_boxes", "boxes")
+    objective = lossreg.build(
+        {"expr": "b", "terms": {"b": {"name": "t_box_preset", "inputs": {"pred_boxes": "p"}}}}
+    )
+    p, g = xy((3, 4))
+    assert torch.allclose(objective(p=p, boxes=g), ((p - g) ** 2).mean())
+
+
+def test_an_argument_left_out_of_a_route_is_named_when_missing():
+    objective = lossreg.build(
+        {"expr": "b", "terms": {"b": {"name": "t_box_gap", "inputs": {"pred_boxes": "p"}}}}
+    )
+    p, _ = xy((3, 4))
+    with pytest.raises(LossregError, match=r"term 'b' takes tensor 'boxes', which was not passed"):
+        objective(p=p)
