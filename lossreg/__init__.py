@@ -6,7 +6,11 @@
 1.5
 """
 
-from ._build import available, build, describe, register, to_config
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._checks import (
     check_class_indices,
     check_dims,
@@ -16,11 +20,9 @@ from ._checks import (
     check_same_shape,
     check_shape,
 )
-from ._composite import CompositeLoss
-from ._modules import Loss
+from ._lazy import lazy
 from ._plugins import LossregPluginWarning
-from ._registry import LossInfo
-from ._schema import Params, Reduction, TensorList
+from ._registry import LossInfo, available
 from .errors import (
     ConfigError,
     DuplicateLossError,
@@ -31,7 +33,41 @@ from .errors import (
 )
 from .hookimpl import hookimpl
 
+if TYPE_CHECKING:
+    from ._build import build, describe, register, to_config
+    from ._composite import CompositeLoss
+    from ._modules import Loss
+    from ._schema import Params, Reduction, TensorList
+
 __version__ = "0.1.0"
+
+# Imported on first access (PEP 562): these pull in pydantic, whose import costs more than the
+# rest of lossreg, so `import lossreg; lossreg.available()` stays cheap.
+_LAZY = {
+    "build": "._build",
+    "describe": "._build",
+    "register": "._build",
+    "to_config": "._build",
+    "CompositeLoss": "._composite",
+    "Loss": "._modules",
+    "Params": "._schema",
+    "Reduction": "._schema",
+    "TensorList": "._schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lossreg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CompositeLoss",
@@ -59,6 +95,7 @@ __all__ = [
     "check_shape",
     "describe",
     "hookimpl",
+    "lazy",
     "register",
     "to_config",
 ]

@@ -1,4 +1,4 @@
-"""``build``, ``to_config``, ``available``, ``describe`` and in-process ``register``."""
+"""``build``, ``to_config``, ``describe`` and in-process ``register``."""
 
 from __future__ import annotations
 
@@ -18,23 +18,13 @@ from ._registry import LossInfo, LossRecord, Provider, make_record, registry
 from ._schema import Params, tensor_fields, validate_params
 from .errors import ConfigError, ConfigProblem, LossregError
 
-__all__ = ["available", "build", "describe", "register", "to_config"]
+__all__ = ["build", "describe", "register", "to_config"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONFIG_ATTR = "_lossreg_config"
 
 
 # -- reading the registry ------------------------------------------------------------------
-def available(tag: str | None = None) -> list[str]:
-    """Canonical names of every registered loss, sorted; ``tag`` filters.
-
-    >>> import lossreg
-    >>> "focal" in lossreg.available(tag="classification")
-    True
-    """
-    return [r.name for r in registry.records() if tag is None or tag in r.tags]
-
-
 def describe(name: str) -> LossInfo:
     """Everything registered about one loss (name or alias).
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 import warnings
 
-from ._build import available, describe
+from ._build import describe
 from ._paramdoc import example_yaml, param_rows, summary_and_doc
-from ._registry import LossInfo, registry
+from ._registry import LossInfo, available, registry
 
 __all__ = ["render_catalog"]
 

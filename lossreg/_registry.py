@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from ._lazy import LazyRef
+from .errors import DuplicateLossError, LossregError, PluginError, UnknownLossError
 
-from .errors import DuplicateLossError, PluginError, UnknownLossError
+if TYPE_CHECKING:  # pydantic costs more to import than all of lossreg: only when needed
+    from pydantic import BaseModel
 
-__all__ = ["LossInfo", "LossRecord", "Provider", "Registry", "registry"]
+__all__ = ["LossInfo", "LossRecord", "Provider", "Registry", "available", "registry"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,12 @@ class LossInfo:
 
 @dataclass
 class LossRecord:
-    """A registered loss. ``params`` of presets and composites are derived on first use."""
+    """A registered loss. ``params`` of presets and composites are derived on first use.
+
+    A record registered with :func:`lossreg.lazy` references is ``pending``: it knows its
+    names, tags and provider; ``pending()`` imports the rest and returns the full record,
+    which replaces it on the first lookup.
+    """
 
     name: str
     factory: Any
@@ -63,6 +69,7 @@ class LossRecord:
     params: type[BaseModel] | None = None
     inputs: tuple[str, ...] = ("input", "target")
     spec: Any = None  # preset mapping or composite config
+    pending: Callable[[], LossRecord] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -144,7 +151,20 @@ class Registry:
             if "." in name:
                 where += " (dotted paths are never imported; use a registered name)"
             raise UnknownLossError(name, self.suggest(name), where=where)
-        return self._records[canonical]
+        rec = self._records[canonical]
+        return rec if rec.pending is None else self._complete(rec)
+
+    def _complete(self, rec: LossRecord) -> LossRecord:
+        """Import a pending record's references, once, and store the full record."""
+        with self._lock:
+            current = self._records.get(rec.name)
+            if current is not None and current is not rec and current.pending is None:
+                return current  # another thread completed it while this one waited
+            assert rec.pending is not None
+            full = rec.pending()
+            if self._records.get(rec.name) is rec:  # unless it was overridden meanwhile
+                self._records[rec.name] = full
+            return full
 
     def base(self, rec: LossRecord) -> LossRecord:
         """The record a preset stands on (following presets of presets); others unchanged."""
@@ -153,6 +173,8 @@ class Registry:
         return rec
 
     def suggest(self, name: str) -> list[str]:
+        import difflib
+
         lowered = {n.lower(): n for n in self._names}
         hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
         out: list[str] = []
@@ -183,21 +205,30 @@ def make_record(
     factory: Any,
     provider: Provider,
     *,
-    params: type[BaseModel] | None = None,
+    params: type[BaseModel] | LazyRef | None = None,
     aliases: Iterable[str] = (),
     tags: Iterable[str] = (),
     summary: str | None = None,
     differentiable: bool = True,
 ) -> LossRecord:
     """Check one registration and turn it into a record (no registry is touched)."""
-    from ._schema import derive_params
+
+    def bad(message: str) -> PluginError:
+        return PluginError(f"{provider}: {message}", plugin=provider.plugin)
 
     if not isinstance(name, str) or not name:
-        raise PluginError(f"{provider}: a loss name must be a non-empty string, got {name!r}")
+        raise bad(f"a loss name must be a non-empty string, got {name!r}")
     if isinstance(aliases, str):
-        raise PluginError(f"{provider}: aliases of {name!r} must be a list of names, not a string")
-    if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
-        raise PluginError(f"{provider}: params of {name!r} must be a pydantic model class")
+        raise bad(f"aliases of {name!r} must be a list of names, not a string")
+    if isinstance(factory, LazyRef) or isinstance(params, LazyRef):
+        return _pending_record(
+            name, factory, provider, params, tuple(aliases), tuple(tags), summary, differentiable
+        )
+    if params is not None:
+        from pydantic import BaseModel
+
+        if not (isinstance(params, type) and issubclass(params, BaseModel)):
+            raise bad(f"params of {name!r} must be a pydantic model class")
     doc = inspect.getdoc(factory) if callable(factory) else None
     text = summary or _first_paragraph(doc or "")
     common: dict[str, Any] = dict(
@@ -215,21 +246,23 @@ def make_record(
         return LossRecord(name, None, "composite", spec=spec, params=params, **common)
     if isinstance(factory, Mapping):
         if "name" not in factory:
-            raise PluginError(f"{provider}: preset {name!r} needs a 'name' key naming its base")
+            raise bad(f"preset {name!r} needs a 'name' key naming its base")
         return LossRecord(name, None, "preset", spec=dict(factory), params=params, **common)
     if inspect.isclass(factory):
         import torch
 
         if not issubclass(factory, torch.nn.Module):
-            raise PluginError(f"{provider}: factory of {name!r} is a class but not an nn.Module")
+            raise bad(f"factory of {name!r} is a class but not an nn.Module")
         kind = "module"
     elif callable(factory):
         kind = "function"
     else:
-        raise PluginError(
-            f"{provider}: factory of {name!r} must be a function, an nn.Module class, an "
+        raise bad(
+            f"factory of {name!r} must be a function, an nn.Module class, an "
             f"expression or a mapping, got {type(factory).__name__}"
         )
+    from ._schema import derive_params
+
     return LossRecord(
         name,
         factory,
@@ -238,6 +271,81 @@ def make_record(
         inputs=tensor_inputs(factory, kind),
         **common,
     )
+
+
+def _pending_record(
+    name: str,
+    factory: Any,
+    provider: Provider,
+    params: Any,
+    aliases: tuple[str, ...],
+    tags: tuple[str, ...],
+    summary: str | None,
+    differentiable: bool,
+) -> LossRecord:
+    """A record that imports its lazy references on first lookup, then checks them exactly
+    as an eager registration is checked."""
+
+    def load(ref: Any, what: str) -> Any:
+        if not isinstance(ref, LazyRef):
+            return ref
+        try:
+            obj = ref.load()
+        except Exception as exc:
+            raise PluginError(
+                f"{provider}: {what} of loss {name!r} could not be loaded from {ref}: "
+                f"{type(exc).__name__}: {exc}",
+                plugin=provider.plugin,
+            ) from exc
+        if what == "factory" and not callable(obj):
+            raise PluginError(
+                f"{provider}: factory of loss {name!r} at {ref} must be a function or an "
+                f"nn.Module class, got {type(obj).__name__}",
+                plugin=provider.plugin,
+            )
+        return obj
+
+    def complete() -> LossRecord:
+        options = dict(aliases=aliases, tags=tags, summary=summary, differentiable=differentiable)
+        try:
+            return make_record(
+                name,
+                load(factory, "factory"),
+                provider,
+                params=load(params, "params"),
+                **options,  # type: ignore[arg-type]
+            )
+        except LossregError:
+            raise
+        except Exception as exc:  # e.g. a signature the params cannot be derived from
+            raise PluginError(
+                f"{provider}: loss {name!r} failed to load: {type(exc).__name__}: {exc}",
+                plugin=provider.plugin,
+            ) from exc
+
+    return LossRecord(
+        name,
+        None,
+        "pending",
+        provider,
+        aliases=aliases,
+        tags=tags,
+        summary=summary or "",
+        differentiable=differentiable,
+        pending=complete,
+    )
+
+
+def available(tag: str | None = None) -> list[str]:
+    """Canonical names of every registered loss, sorted; ``tag`` filters.
+
+    Lists names from what plugins registered, without importing lazily registered losses.
+
+    >>> import lossreg
+    >>> "focal" in lossreg.available(tag="classification")
+    True
+    """
+    return [r.name for r in registry.records() if tag is None or tag in r.tags]
 
 
 def _first_paragraph(doc: str) -> str:

@@ -37,7 +37,10 @@ def register_losses(register: Any) -> None:
       * a *named composite*: an expression string (``"dice + bce"``) or a composite config
         mapping (``{"expr": ..., "terms": {...}}``);
       * a *preset*: a mapping ``{"name": "bce", "from_logits": False}``, an existing loss with
-        some defaults changed.
+        some defaults changed;
+      * a lazy reference ``lossreg.lazy("package.module:attribute")`` to a function or module
+        class, imported on the loss's first lookup instead of at discovery (``params`` may be
+        one too). Keeps ``lossreg.available()`` from importing what your losses need.
 
     - ``params``: a pydantic model (subclass :class:`lossreg.Params` for finite floats and
       ``extra="forbid"``). Omit it and the schema is derived from the factory's keyword
