@@ -175,7 +175,7 @@ def test_plugins_lists_every_builtin_entry_point(runs: dict[str, Future[Any]]) -
     table = rows(res.stdout)
     for plugin in ("regression", "classification", "torch_nn", "segmentation", "detection"):
         assert table[plugin][1:3] == ["lossreg", lossreg.__version__]
-        assert table[plugin][3] == f"lossreg_builtin.{plugin}"
+        assert table[plugin][3] == f"lossreg_builtin.manifest:{plugin}"
         assert table[plugin][4] == "loaded"
     assert table["lovasz"][4] == "disabled" and table["lovasz"][5] == ""
     assert "dice" in table["segmentation"][5]

@@ -11,6 +11,7 @@ import pytest
 
 import lossreg
 from lossreg import DuplicateLossError
+from lossreg._registry import registry
 
 pytestmark = pytest.mark.slow
 
@@ -95,16 +96,88 @@ def test_import_lossreg_imports_no_plugin_and_first_lookup_discovers(tmp_path):
     root = make_dist(tmp_path / "a", "acme-fake", "acme_fake_plugin", GOOD)
     proc = run(
         """
-        before = [m for m in sys.modules if m.startswith(("lossreg_builtin", "acme_fake"))]
+        def loaded():
+            return sorted(m for m in sys.modules if m.startswith(("lossreg_builtin", "acme_fake")))
+
+        steps = [loaded()]
         lossreg.describe("fake_abs")
-        after = [m for m in sys.modules if m.startswith(("lossreg_builtin", "acme_fake"))]
-        print(json.dumps([before, sorted(after)]))
+        steps.append(loaded())
+        lossreg.describe("mse")
+        steps.append(loaded())
+        print(json.dumps(steps))
         """,
         root,
     )
-    before, after = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    before, after_fake, after_mse = json.loads(proc.stdout)
     assert before == []
-    assert "acme_fake_plugin" in after and "lossreg_builtin.regression" in after
+    # discovery imports the eager plugin and the built-ins' manifest, no built-in loss module
+    assert after_fake == ["acme_fake_plugin", "lossreg_builtin", "lossreg_builtin.manifest"]
+    # the first lookup of a built-in imports its family module, and only that one
+    assert set(after_mse) - set(after_fake) == {
+        "lossreg_builtin._common",
+        "lossreg_builtin.regression",
+    }
+
+
+def test_available_imports_neither_pydantic_nor_any_loss_module():
+    """Why ``import lossreg; lossreg.available()`` is cheap (docs/performance.md has the time):
+    the built-ins register lazy references, and the pydantic-backed API loads on first use."""
+    proc = run(
+        """
+        names = lossreg.available()
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "omegaconf")
+                       or m.startswith("lossreg_builtin.") and m != "lossreg_builtin.manifest")
+        print(json.dumps([len(names), heavy]))
+        lossreg.build("dice")  # and the lazily imported API still works in the same process
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    count, heavy = json.loads(proc.stdout)
+    builtin = [r for r in registry.records() if r.provider.distribution == "lossreg"]
+    assert count == len(builtin) and heavy == []
+
+
+LAZY = """
+import lossreg
+
+@lossreg.hookimpl
+def register_losses(register):
+    register("lazy_abs", lossreg.lazy("acme_lazy_impl:lazy_abs"), tags=("fake",))
+    register("lazy_gone", lossreg.lazy("acme_lazy_impl:not_there"), tags=("fake",))
+"""
+LAZY_IMPL = '''
+def lazy_abs(input, target, *, scale: float = 1.0):
+    """Absolute error, registered lazily."""
+    return scale * (input - target).abs().mean()
+'''
+
+
+def test_lazy_plugin_imports_its_losses_on_first_lookup_only(tmp_path):
+    root = make_dist(tmp_path / "a", "acme-lazy", "acme_lazy_plugin", LAZY)
+    (root / "acme_lazy_impl.py").write_text(LAZY_IMPL)
+    proc = run(
+        """
+        names = lossreg.available(tag="fake")
+        before = "acme_lazy_impl" in sys.modules
+        info = lossreg.describe("lazy_abs")
+        try:
+            lossreg.build("lazy_gone")
+        except lossreg.PluginError as exc:
+            error = str(exc)
+        print(json.dumps([names, before, info.summary, list(info.params.model_fields), error]))
+        """,
+        root,
+    )
+    assert proc.returncode == 0, proc.stderr
+    names, before, summary, fields, error = json.loads(proc.stdout)
+    assert names == ["lazy_abs", "lazy_gone"] and before is False
+    assert summary == "Absolute error, registered lazily." and fields == ["scale"]
+    assert error == (
+        "plugin 'acme_lazy_plugin' (acme-lazy 1.0): factory of loss 'lazy_gone' could not be "
+        "loaded from acme_lazy_impl:not_there: AttributeError: module 'acme_lazy_impl' has no "
+        "attribute 'not_there'"
+    )
 
 
 BROKEN_IMPORT = "import lossreg\nraise RuntimeError('boom at import')\n"

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-import lossreg
 from lossreg import (
     LossregError,
     Params,
@@ -474,27 +473,3 @@ def zero_one(
         raise LossregError(f"zero_one: mode must be binary, multiclass or multilabel, got {mode!r}")
     (w,) = upcast(wrong.to(x.dtype))  # counts of half inputs summed in float32
     return reduce(w, reduction, "zero_one").to(x.dtype)
-
-
-@lossreg.hookimpl
-def register_losses(register):  # type: ignore[no-untyped-def]
-    tags = ("classification",)
-    register(
-        "cross_entropy", cross_entropy, params=CrossEntropyParams,
-        aliases=("ce", "CrossEntropyLoss"), tags=tags,
-    )  # fmt: skip
-    register("nll", nll, params=NLLParams, aliases=("nll_loss", "NLLLoss"), tags=tags)
-    register(
-        "bce", bce, params=BCEParams, tags=tags,
-        aliases=("bce_with_logits", "bce_logits", "binary_cross_entropy", "BCEWithLogitsLoss"),
-    )  # fmt: skip
-    register("BCELoss", {"name": "bce", "from_logits": False}, tags=tags)
-    register(
-        "weighted_cross_entropy", weighted_cross_entropy, params=WeightedCEParams,
-        aliases=("wce",), tags=tags,
-    )  # fmt: skip
-    register("focal", focal, params=FocalParams, tags=tags)
-    register(
-        "zero_one", zero_one, params=ZeroOneParams, aliases=("0-1",), tags=tags,
-        differentiable=False,
-    )  # fmt: skip

@@ -23,7 +23,6 @@ import math
 import torch
 from pydantic import Field
 
-import lossreg
 from lossreg import LossregError, Params, Reduction, check_same_shape, check_shape
 
 __all__ = ["box_iou", "ciou", "diou", "giou"]
@@ -211,12 +210,3 @@ def ciou(
     with torch.no_grad():
         alpha = _ratio(v, 1 - iou + v + eps)
     return _finish(diou_loss + alpha * v, reduction, dtype)
-
-
-@lossreg.hookimpl
-def register_losses(register):  # type: ignore[no-untyped-def]
-    tags = ("detection",)
-    register("box_iou", box_iou, params=BoxParams, tags=tags)
-    register("giou", giou, params=BoxParams, aliases=("generalized_box_iou",), tags=tags)
-    register("diou", diou, params=BoxParams, tags=tags)
-    register("ciou", ciou, params=BoxParams, tags=tags)

@@ -35,7 +35,6 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field
 
-import lossreg
 from lossreg import (
     LossregError,
     Params,
@@ -298,10 +297,3 @@ def lovasz_softmax(
         loss = per_class.mean(-1)
     loss = reduce(loss, reduction, name, empty_mean="zero") if per_image else loss[0]
     return loss.to(input.dtype)
-
-
-@lossreg.hookimpl
-def register_losses(register):  # type: ignore[no-untyped-def]
-    tags = ("segmentation",)
-    register("lovasz_hinge", lovasz_hinge, params=LovaszHingeParams, tags=tags)
-    register("lovasz_softmax", lovasz_softmax, params=LovaszSoftmaxParams, tags=tags)

@@ -124,13 +124,3 @@ def sobolev(
         if diff.shape[d] > 1:
             loss = loss + grad_weight * torch.diff(diff, dim=d).square().mean(dim=batch_dims)
     return reduce(loss, reduction, "sobolev").to(input.dtype)
-
-
-@lossreg.hookimpl
-def register_losses(register):  # type: ignore[no-untyped-def]
-    tags = ("regression",)
-    register("l1", l1, params=RegressionParams, aliases=("mae", "l1_loss", "L1Loss"), tags=tags)
-    register("mse", mse, params=RegressionParams, aliases=("l2", "mse_loss", "MSELoss"), tags=tags)
-    register("smooth_l1", smooth_l1, params=SmoothL1Params, aliases=("SmoothL1Loss",), tags=tags)
-    register("huber", huber, params=HuberParams, aliases=("HuberLoss",), tags=tags)
-    register("sobolev", sobolev, params=SobolevParams, tags=tags)

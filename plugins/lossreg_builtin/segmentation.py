@@ -46,7 +46,6 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-import lossreg
 from lossreg import LossregError, Params, Reduction
 
 from ._overlap import _overlap_stats, _prepare, _reduce, _score, _statistics, _sync, _tversky_index
@@ -388,19 +387,3 @@ def combo(
     bce = bce_sum / count.clamp_min(1)  # counts are whole numbers; no element: WBCE term 0
     loss = ce_ratio * bce - (1 - ce_ratio) * dsc
     return _reduce(loss, reduction, "combo").to(input.dtype)
-
-
-@lossreg.hookimpl
-def register_losses(register):  # type: ignore[no-untyped-def]
-    tags = ("segmentation",)
-    register("dice", dice, params=DiceParams, aliases=("dice_loss",), tags=tags)
-    register("iou", iou, params=OverlapParams, aliases=("jaccard", "jaccard_loss"), tags=tags)
-    register("tversky", tversky, params=TverskyParams, tags=tags)
-    register("focal_tversky", focal_tversky, params=FocalTverskyParams, tags=tags)
-    register("combo", combo, params=ComboParams, tags=tags)
-    register(
-        "dice_bce",
-        "dice + bce",
-        tags=tags,
-        summary="dice (binary, on logits) plus BCE with logits, on one (N, 1, *) logit map",
-    )

@@ -15,8 +15,6 @@ Deliberate differences from PyTorch, each documented at the loss:
 
 from __future__ import annotations
 
-import lossreg
-
 from ._nn_likelihood import (
     CTCParams,
     GaussianNLLParams,
@@ -48,78 +46,31 @@ from ._nn_margin import (
     triplet_margin_with_distance,
 )
 
-
-@lossreg.hookimpl
-def register_losses(register):  # type: ignore[no-untyped-def]
-    cls, reg, metric = ("classification",), ("regression",), ("metric_learning",)
-    register("kl_div", kl_div, params=KLDivParams, aliases=("KLDivLoss",), tags=cls)
-    register(
-        "poisson_nll", poisson_nll, params=PoissonNLLParams, aliases=("PoissonNLLLoss",), tags=reg
-    )
-    register(
-        "gaussian_nll",
-        gaussian_nll,
-        params=GaussianNLLParams,
-        aliases=("GaussianNLLLoss",),
-        tags=reg,
-    )
-    register("ctc", ctc, params=CTCParams, aliases=("CTCLoss",), tags=("sequence",))
-    register(
-        "margin_ranking",
-        margin_ranking,
-        params=MarginRankingParams,
-        aliases=("MarginRankingLoss",),
-        tags=metric,
-    )
-    register(
-        "hinge_embedding",
-        hinge_embedding,
-        params=HingeEmbeddingParams,
-        aliases=("HingeEmbeddingLoss",),
-        tags=metric,
-    )
-    register(
-        "multilabel_margin",
-        multilabel_margin,
-        params=MultilabelMarginParams,
-        aliases=("MultiLabelMarginLoss",),
-        tags=cls,
-    )
-    register(
-        "soft_margin", soft_margin, params=SoftMarginParams, aliases=("SoftMarginLoss",), tags=cls
-    )
-    register(
-        "multilabel_soft_margin",
-        multilabel_soft_margin,
-        params=MultilabelSoftMarginParams,
-        aliases=("MultiLabelSoftMarginLoss",),
-        tags=cls,
-    )
-    register(
-        "cosine_embedding",
-        cosine_embedding,
-        params=CosineEmbeddingParams,
-        aliases=("CosineEmbeddingLoss",),
-        tags=metric,
-    )
-    register(
-        "multi_margin",
-        multi_margin,
-        params=MultiMarginParams,
-        aliases=("MultiMarginLoss",),
-        tags=cls,
-    )
-    register(
-        "triplet_margin",
-        triplet_margin,
-        params=TripletMarginParams,
-        aliases=("TripletMarginLoss",),
-        tags=metric,
-    )
-    register(
-        "triplet_margin_with_distance",
-        triplet_margin_with_distance,
-        params=TripletMarginWithDistanceParams,
-        aliases=("TripletMarginWithDistanceLoss",),
-        tags=metric,
-    )
+__all__ = [
+    "CTCParams",
+    "CosineEmbeddingParams",
+    "GaussianNLLParams",
+    "HingeEmbeddingParams",
+    "KLDivParams",
+    "MarginRankingParams",
+    "MultiMarginParams",
+    "MultilabelMarginParams",
+    "MultilabelSoftMarginParams",
+    "PoissonNLLParams",
+    "SoftMarginParams",
+    "TripletMarginParams",
+    "TripletMarginWithDistanceParams",
+    "cosine_embedding",
+    "ctc",
+    "gaussian_nll",
+    "hinge_embedding",
+    "kl_div",
+    "margin_ranking",
+    "multi_margin",
+    "multilabel_margin",
+    "multilabel_soft_margin",
+    "poisson_nll",
+    "soft_margin",
+    "triplet_margin",
+    "triplet_margin_with_distance",
+]

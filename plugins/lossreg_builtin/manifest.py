@@ -1,0 +1,145 @@
+"""The built-in plugins' registrations: one class per entry point, names and tags only.
+
+Each factory and params model is a :func:`lossreg.lazy` reference into its family module, so
+discovery (and ``lossreg.available()``) imports none of them, nor pydantic; a loss's module is
+imported on its first lookup. The formulas, schemas and docs live in the family modules; this
+file only says what is registered under which names. ``test_manifest`` checks every reference
+resolves to what the family module defines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lossreg
+
+__all__ = ["classification", "detection", "lovasz", "regression", "segmentation", "torch_nn"]
+
+
+def _refs(module: str) -> Callable[[str], Any]:
+    return lambda attr: lossreg.lazy(f"lossreg_builtin.{module}:{attr}")
+
+
+class regression:
+    """l1, mse, smooth_l1, huber, sobolev (:mod:`lossreg_builtin.regression`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("regression"), ("regression",)
+        common = r("RegressionParams")
+        register("l1", r("l1"), params=common, aliases=("mae", "l1_loss", "L1Loss"), tags=tags)
+        register("mse", r("mse"), params=common, aliases=("l2", "mse_loss", "MSELoss"), tags=tags)
+        register(
+            "smooth_l1", r("smooth_l1"), params=r("SmoothL1Params"), aliases=("SmoothL1Loss",),
+            tags=tags,
+        )  # fmt: skip
+        register("huber", r("huber"), params=r("HuberParams"), aliases=("HuberLoss",), tags=tags)
+        register("sobolev", r("sobolev"), params=r("SobolevParams"), tags=tags)
+
+
+class classification:
+    """cross_entropy, nll, bce, BCELoss, weighted_cross_entropy, focal, zero_one
+    (:mod:`lossreg_builtin.classification`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("classification"), ("classification",)
+        register(
+            "cross_entropy", r("cross_entropy"), params=r("CrossEntropyParams"),
+            aliases=("ce", "CrossEntropyLoss"), tags=tags,
+        )  # fmt: skip
+        register("nll", r("nll"), params=r("NLLParams"), aliases=("nll_loss", "NLLLoss"), tags=tags)
+        register(
+            "bce", r("bce"), params=r("BCEParams"), tags=tags,
+            aliases=("bce_with_logits", "bce_logits", "binary_cross_entropy", "BCEWithLogitsLoss"),
+        )  # fmt: skip
+        register("BCELoss", {"name": "bce", "from_logits": False}, tags=tags)
+        register(
+            "weighted_cross_entropy", r("weighted_cross_entropy"), params=r("WeightedCEParams"),
+            aliases=("wce",), tags=tags,
+        )  # fmt: skip
+        register("focal", r("focal"), params=r("FocalParams"), tags=tags)
+        register(
+            "zero_one", r("zero_one"), params=r("ZeroOneParams"), aliases=("0-1",), tags=tags,
+            differentiable=False,
+        )  # fmt: skip
+
+
+class torch_nn:
+    """The rest of the ``torch.nn`` loss family (:mod:`lossreg_builtin.torch_nn`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r = _refs("torch_nn")
+        cls, reg, metric = ("classification",), ("regression",), ("metric_learning",)
+        for name, params, alias, tags in [
+            ("kl_div", "KLDivParams", "KLDivLoss", cls),
+            ("poisson_nll", "PoissonNLLParams", "PoissonNLLLoss", reg),
+            ("gaussian_nll", "GaussianNLLParams", "GaussianNLLLoss", reg),
+            ("ctc", "CTCParams", "CTCLoss", ("sequence",)),
+            ("margin_ranking", "MarginRankingParams", "MarginRankingLoss", metric),
+            ("hinge_embedding", "HingeEmbeddingParams", "HingeEmbeddingLoss", metric),
+            ("multilabel_margin", "MultilabelMarginParams", "MultiLabelMarginLoss", cls),
+            ("soft_margin", "SoftMarginParams", "SoftMarginLoss", cls),
+            ("multilabel_soft_margin", "MultilabelSoftMarginParams", "MultiLabelSoftMarginLoss",
+             cls),
+            ("cosine_embedding", "CosineEmbeddingParams", "CosineEmbeddingLoss", metric),
+            ("multi_margin", "MultiMarginParams", "MultiMarginLoss", cls),
+            ("triplet_margin", "TripletMarginParams", "TripletMarginLoss", metric),
+            ("triplet_margin_with_distance", "TripletMarginWithDistanceParams",
+             "TripletMarginWithDistanceLoss", metric),
+        ]:  # fmt: skip
+            register(name, r(name), params=r(params), aliases=(alias,), tags=tags)
+
+
+class segmentation:
+    """dice, iou, tversky, focal_tversky, combo and the dice_bce composite
+    (:mod:`lossreg_builtin.segmentation`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("segmentation"), ("segmentation",)
+        register("dice", r("dice"), params=r("DiceParams"), aliases=("dice_loss",), tags=tags)
+        register(
+            "iou", r("iou"), params=r("OverlapParams"), aliases=("jaccard", "jaccard_loss"),
+            tags=tags,
+        )  # fmt: skip
+        register("tversky", r("tversky"), params=r("TverskyParams"), tags=tags)
+        register("focal_tversky", r("focal_tversky"), params=r("FocalTverskyParams"), tags=tags)
+        register("combo", r("combo"), params=r("ComboParams"), tags=tags)
+        register(
+            "dice_bce",
+            "dice + bce",
+            tags=tags,
+            summary="dice (binary, on logits) plus BCE with logits, on one (N, 1, *) logit map",
+        )
+
+
+class lovasz:
+    """lovasz_hinge, lovasz_softmax (:mod:`lossreg_builtin.lovasz`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("lovasz"), ("segmentation",)
+        register("lovasz_hinge", r("lovasz_hinge"), params=r("LovaszHingeParams"), tags=tags)
+        register("lovasz_softmax", r("lovasz_softmax"), params=r("LovaszSoftmaxParams"), tags=tags)
+
+
+class detection:
+    """box_iou, giou, diou, ciou (:mod:`lossreg_builtin.detection`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("detection"), ("detection",)
+        box = r("BoxParams")
+        register("box_iou", r("box_iou"), params=box, tags=tags)
+        register("giou", r("giou"), params=box, aliases=("generalized_box_iou",), tags=tags)
+        register("diou", r("diou"), params=box, tags=tags)
+        register("ciou", r("ciou"), params=box, tags=tags)
