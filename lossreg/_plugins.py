@@ -97,7 +97,7 @@ def discover(reg: Registry) -> None:
             status.status = "disabled"
             continue
         try:
-            load_plugin(reg, ep.load, status)
+            load_plugin(reg, ep.load, status, complete=strict)
         except Exception as exc:
             status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
             if strict:
@@ -118,8 +118,14 @@ def discover(reg: Registry) -> None:
     _statuses[:] = statuses
 
 
-def load_plugin(reg: Registry, load: Callable[[], Any], status: PluginStatus) -> None:
-    """Import one plugin, validate its hooks with pluggy, call its hook, commit atomically."""
+def load_plugin(
+    reg: Registry, load: Callable[[], Any], status: PluginStatus, *, complete: bool = False
+) -> None:
+    """Import one plugin, validate its hooks with pluggy, call its hook, commit atomically.
+
+    ``complete`` (strict mode) also resolves every lazy registration now, so a reference that
+    would fail at its first lookup fails the plugin in CI instead.
+    """
     obj = load()
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
@@ -129,6 +135,8 @@ def load_plugin(reg: Registry, load: Callable[[], Any], status: PluginStatus) ->
         raise PluginError(f"{status.label} implements no register_losses hook")
     staged: list[tuple[LossRecord, bool]] = []
     pm.hook.register_losses(register=_collector(status.provider, staged))
+    if complete:
+        staged = [(rec.pending() if rec.pending else rec, over) for rec, over in staged]
     reg.add_all(staged)
     status.losses = [r.name for r, _ in staged]
 

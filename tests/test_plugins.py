@@ -358,3 +358,25 @@ def test_bad_registrations_are_plugin_errors():
         lossreg.register("t_bad", lambda input, target: input, aliases="x")
     with pytest.raises(lossreg.ExpressionError, match="power"):
         lossreg.register("t_bad", "mse**2")
+
+
+def test_strict_mode_resolves_lazy_references_at_discovery(tmp_path):
+    root = make_dist(tmp_path / "a", "acme-lazy", "acme_lazy_plugin", LAZY)
+    (root / "acme_lazy_impl.py").write_text(LAZY_IMPL)
+    proc = run(
+        """
+        try:
+            lossreg.available()
+        except lossreg.PluginError as exc:
+            print(exc)
+        """,
+        root,
+        LOSSREG_STRICT_PLUGINS="1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "lossreg plugin acme-lazy[acme_lazy_plugin] 1.0 (acme_lazy_plugin) failed to load: "
+        "PluginError: plugin 'acme_lazy_plugin' (acme-lazy 1.0): factory of loss 'lazy_gone' "
+        "could not be loaded from acme_lazy_impl:not_there: AttributeError: module "
+        "'acme_lazy_impl' has no attribute 'not_there'"
+    )
