@@ -29,7 +29,8 @@ bytes: ``F.binary_cross_entropy_with_logits`` itself shows 2.0 (its gradient plu
 inputs themselves; it tells whether a loss saves its inputs only or its intermediates too.
 
 Import cost. Fresh subprocesses run ``import torch``, then time ``import lossreg;
-lossreg.available()`` (which discovers and imports every plugin) with ``time.perf_counter`` (wall)
+lossreg.available()`` (which discovers every plugin; the built-ins register lazy references, so
+no loss module is imported) with ``time.perf_counter`` (wall)
 and ``time.process_time`` (CPU, less sensitive to other processes); the figure is the median over
 runs after one discarded warm-up run. It is taken after a ``gc.collect()``: torch's import leaves
 a full garbage collection owed that would otherwise land on the next import, whatever it is;
