@@ -31,7 +31,7 @@ class _Prepared(NamedTuple):
     index: bool  # t holds class indices
     fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
     name: str = ""
-    checked: bool = True  # class indices range-checked (else the fused bincount checks them)
+    checked: bool = True  # class indices range-checked (else the fused label counts check them)
 
 
 def _prepare(
@@ -64,7 +64,8 @@ def _prepare(
         check_dims(name, "input", input, 2, f"(N, C, *) in mode {mode}")
         n, c = input.shape[0], input.shape[1]
         if mode == "multiclass" and target.shape == input.shape[:1] + input.shape[2:]:
-            if fast:  # dtype only; the range check is the bincount of _index_counts
+            fast = fast and c <= _MAX_FUSED_CLASSES
+            if fast:  # dtype only; the range check is the label count of _SoftmaxIndexStats
                 check_class_indices(name, target[:0], c, ignore_index)
                 checked = False
             else:
@@ -109,57 +110,73 @@ def _prepare(
     return _Prepared(x, p, t, valid, index, fused, name, checked)
 
 
-def _index_counts(name: str, t: torch.Tensor, c: int) -> torch.Tensor:
-    """T_c, the per-class label counts, in one bincount that is also the range check: a
-    label >= C makes the result longer than C, a negative one makes bincount raise; either
-    way check_class_indices then names the offending value."""
-    try:
-        ts = torch.bincount(t.reshape(-1), minlength=c)
-    except RuntimeError:
-        check_class_indices(name, t, c)
-        raise  # pragma: no cover - bincount failed for another reason
-    if ts.shape[0] > c:
-        check_class_indices(name, t, c)
-    return ts
+# Class indices are compared as floats in _one_hot: exact for every class below 2**24, and a
+# label outside [0, C) never rounds onto a class (rounding is monotone and C is exact).
+_MAX_FUSED_CLASSES = 2**24
+# float32 sums of 0/1 are exact integers while every partial sum stays below 2**24
+_EXACT_COUNT = 2**24
+
+
+def _one_hot(t: torch.Tensor, c: int, dtype: torch.dtype) -> torch.Tensor:
+    """(N, C, S) one-hot in ``dtype`` of class indices ``t`` (N, S); a label outside [0, C) is
+    an all-zero column. One broadcast comparison of the labels converted to ``dtype`` (several
+    times faster than comparing int64 labels, which broadcasts without vectorising)."""
+    n, s = t.shape
+    classes = torch.arange(c, device=t.device, dtype=dtype).view(1, c, 1)
+    out = torch.empty(n, c, s, device=t.device, dtype=dtype)
+    return torch.eq(t.unsqueeze(1).to(dtype), classes, out=out)
 
 
 class _SoftmaxIndexStats(torch.autograd.Function):
-    """(TP, P, T) over the batch of softmax(x) against class indices, no one-hot, with an
-    analytic backward. With G_ci = dL/dP_c + dL/dTP_c [y_i = c] the gradient through the
-    softmax is P_ci (G_ci - sum_k P_ki G_ki), and sum_k P_ki G_ki = sum_k P_ki dL/dP_k +
-    dL/dTP_(y_i) P_(y_i),i: one weighted sum over classes and one gather, instead of autograd's
-    zero-filled scatter for the gather and the sum of two input-sized gradients. ``ts`` (the
-    label counts, no gradient) comes from :func:`_index_counts`."""
+    """(TP, P, T) over the batch of softmax(x) (N, C, S) against class indices (N, S), with an
+    analytic backward; multi-threaded elementwise ops and one batched matmul, no gather,
+    scatter or bincount (those run on one thread).
+
+    Forward: Y, the float one-hot of the labels, and one ``bmm`` M = sum_n p_n Y_n^T, the
+    (C, C) matrix M_ck = sum p_c [y = k]: TP = diag M, and P_c = sum_k M_ck because every pixel
+    has exactly one label; T = sum of Y. A label outside [0, C) is a zero column of Y, so T
+    sums to fewer than N S: the caller's range check.
+    Backward: with G_ci = dL/dP_c + dL/dTP_c Y_ci, the gradient through the softmax is
+    P_ci (G_ci - sum_k P_ki G_ki), softmax's own backward kernel. G is built in Y's buffer
+    (two in-place ops) and the kernel writes the gradient over it, so forward and backward
+    allocate two input-sized tensors in all (p and Y). Y is kept on ``ctx`` (not saved): the
+    first backward consumes it; another one (``retain_graph``) builds it again."""
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        ts: torch.Tensor | None = None,
+        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, t: torch.Tensor
     ) -> torch.Tensor:
         c = x.shape[1]
-        if ts is None:
-            ts = torch.bincount(t.reshape(-1), minlength=c)
-        p = torch.softmax(x, 1)  # (N, C, S)
-        t1 = t.unsqueeze(1)
-        pt = p.gather(1, t1)  # (N, 1, S): p at the label
-        # into (N, C) bins, then over N: the scatter runs in parallel over the samples
-        tp = p.new_zeros(t.shape[0], c).scatter_add_(1, t, pt.squeeze(1)).sum(0)
-        ctx.save_for_backward(p, t1, pt)
-        return torch.stack([tp, p.sum(2).sum(0), ts.to(p.dtype)])
+        p = torch.softmax(x, 1)
+        y = _one_hot(t, c, p.dtype)
+        m = torch.bmm(p, y.transpose(1, 2)).sum(0)  # (C, C)
+        # the counts are exact in float32 below 2**24 labels; beyond, summed in float64
+        wide = torch.float64 if t.numel() >= _EXACT_COUNT else None
+        ts = y.sum((0, 2), dtype=wide).to(p.dtype)
+        ctx.save_for_backward(p, t)
+        ctx.onehot = y  # type: ignore[attr-defined]
+        return torch.stack([m.diagonal(), m.sum(1), ts])
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
-    ) -> tuple[torch.Tensor, None, None]:
-        p, t1, pt = ctx.saved_tensors  # type: ignore[attr-defined]
-        g_tp, g_ps = grad[0], grad[1]
-        at = g_tp.index_select(0, t1.reshape(-1)).view_as(pt).mul_(pt)  # dL/dTP_y P_y
-        s = torch.matmul(g_ps.view(1, -1), p).add_(at)  # (N, 1, S); no copy of p
-        dx = torch.sub(g_ps.view(1, -1, 1), s).mul_(p)
-        return dx.scatter_add_(1, t1, at), None, None
+    ) -> tuple[torch.Tensor, None]:
+        p, t = ctx.saved_tensors  # type: ignore[attr-defined]
+        c = p.shape[1]
+        g, ctx.onehot = ctx.onehot, None  # type: ignore[attr-defined]
+        if g is None:  # a second backward through the same graph
+            g = _one_hot(t, c, p.dtype)
+        g.mul_(grad[0].view(1, c, 1)).add_(grad[1].view(1, c, 1))  # G
+        return torch.ops.aten._softmax_backward_data.out(g, p, 1, p.dtype, grad_input=g), None
+
+
+def _check_counts(name: str, t: torch.Tensor, ts: torch.Tensor, c: int) -> None:
+    """The fused path's range check: every label counted in T lies in [0, C); fewer counted
+    than labels means some lie outside, and check_class_indices names one. Beyond 2**24
+    labels a float32 total is not exact: check_class_indices does the whole check."""
+    if t.numel() >= _EXACT_COUNT or int(ts.detach().sum()) != t.numel():
+        check_class_indices(name, t, c)
 
 
 class _SigmoidStats(torch.autograd.Function):
@@ -192,8 +209,9 @@ def _statistics(prep: _Prepared, per_image: bool) -> torch.Tensor:
     p, t, valid = prep.p, prep.t, prep.valid
     if prep.fused:  # only ever set without per_image, ignore_index, probabilities
         if prep.index:
-            ts = _index_counts(prep.name, t, p.shape[1])
-            return _SoftmaxIndexStats.apply(prep.x, t, ts)  # type: ignore[no-untyped-call, no-any-return]
+            stats: torch.Tensor = _SoftmaxIndexStats.apply(prep.x, t)  # type: ignore[no-untyped-call]
+            _check_counts(prep.name, t, stats[2], p.shape[1])
+            return stats
         return _SigmoidStats.apply(prep.x, t)  # type: ignore[no-untyped-call, no-any-return]
     if prep.index:
         # TP by gather at the label, then scatter-add into C bins: no (N, C, S) one-hot.
