@@ -7,9 +7,11 @@ Statistics. With p the predicted probabilities (``from_logits: true``: sigmoid f
     TP_c = sum p_c t_c,   P_c = sum p_c,   T_c = sum t_c,   FP_c = P_c - TP_c,   FN_c = T_c - TP_c
 
 summed over the batch and spatial dims (``per_image: true``: over spatial dims, per sample).
-Three passes, no one-hot: class-index targets gather p at the label for TP and scatter-add
-into C bins. Pixels whose target equals ``ignore_index`` contribute to no statistic.
-``dist_sync: true`` all-reduces the statistics (one stacked tensor, one differentiable
+Class-index targets: with logits, nothing ignored and batch statistics (the common training
+case), a float one-hot and one batched matmul give all three at once, with the gradient from
+softmax's own backward kernel; otherwise p is gathered at the label for TP and scatter-added
+into C bins, with no one-hot. Pixels whose target equals ``ignore_index`` contribute to no
+statistic. ``dist_sync: true`` all-reduces the statistics (one stacked tensor, one differentiable
 collective) when ``torch.distributed`` is initialised, so every rank gets the global batch's
 loss; see ``docs/distributed.md``. With ``per_image`` every statistic is already complete on
 its rank, so nothing is synchronised.
