@@ -157,12 +157,12 @@ class Registry:
     def _complete(self, rec: LossRecord) -> LossRecord:
         """Import a pending record's references, once, and store the full record."""
         with self._lock:
-            current = self._records.get(rec.name)
-            if current is not None and current is not rec and current.pending is None:
-                return current  # another thread completed it while this one waited
-            assert rec.pending is not None
+            # the latest under this name: completed by another thread meanwhile, or overridden
+            rec = self._records.get(rec.name, rec)
+            if rec.pending is None:
+                return rec
             full = rec.pending()
-            if self._records.get(rec.name) is rec:  # unless it was overridden meanwhile
+            if self._records.get(rec.name) is rec:
                 self._records[rec.name] = full
             return full
 
@@ -212,14 +212,10 @@ def make_record(
     differentiable: bool = True,
 ) -> LossRecord:
     """Check one registration and turn it into a record (no registry is touched)."""
-
-    def bad(message: str) -> PluginError:
-        return PluginError(f"{provider}: {message}", plugin=provider.plugin)
-
     if not isinstance(name, str) or not name:
-        raise bad(f"a loss name must be a non-empty string, got {name!r}")
+        raise _bad(provider, f"a loss name must be a non-empty string, got {name!r}")
     if isinstance(aliases, str):
-        raise bad(f"aliases of {name!r} must be a list of names, not a string")
+        raise _bad(provider, f"aliases of {name!r} must be a list of names, not a string")
     if isinstance(factory, LazyRef) or isinstance(params, LazyRef):
         return _pending_record(
             name, factory, provider, params, tuple(aliases), tuple(tags), summary, differentiable
@@ -228,7 +224,7 @@ def make_record(
         from pydantic import BaseModel
 
         if not (isinstance(params, type) and issubclass(params, BaseModel)):
-            raise bad(f"params of {name!r} must be a pydantic model class")
+            raise _bad(provider, f"params of {name!r} must be a pydantic model class")
     doc = inspect.getdoc(factory) if callable(factory) else None
     text = summary or _first_paragraph(doc or "")
     common: dict[str, Any] = dict(
@@ -246,20 +242,21 @@ def make_record(
         return LossRecord(name, None, "composite", spec=spec, params=params, **common)
     if isinstance(factory, Mapping):
         if "name" not in factory:
-            raise bad(f"preset {name!r} needs a 'name' key naming its base")
+            raise _bad(provider, f"preset {name!r} needs a 'name' key naming its base")
         return LossRecord(name, None, "preset", spec=dict(factory), params=params, **common)
     if inspect.isclass(factory):
         import torch
 
         if not issubclass(factory, torch.nn.Module):
-            raise bad(f"factory of {name!r} is a class but not an nn.Module")
+            raise _bad(provider, f"factory of {name!r} is a class but not an nn.Module")
         kind = "module"
     elif callable(factory):
         kind = "function"
     else:
-        raise bad(
+        raise _bad(
+            provider,
             f"factory of {name!r} must be a function, an nn.Module class, an "
-            f"expression or a mapping, got {type(factory).__name__}"
+            f"expression or a mapping, got {type(factory).__name__}",
         )
     from ._schema import derive_params
 
@@ -271,6 +268,10 @@ def make_record(
         inputs=tensor_inputs(factory, kind),
         **common,
     )
+
+
+def _bad(provider: Provider, message: str) -> PluginError:
+    return PluginError(f"{provider}: {message}", plugin=provider.plugin)
 
 
 def _pending_record(
@@ -292,35 +293,36 @@ def _pending_record(
         try:
             obj = ref.load()
         except Exception as exc:
-            raise PluginError(
-                f"{provider}: {what} of loss {name!r} could not be loaded from {ref}: "
+            raise _bad(
+                provider,
+                f"{what} of loss {name!r} could not be loaded from {ref}: "
                 f"{type(exc).__name__}: {exc}",
-                plugin=provider.plugin,
             ) from exc
         if what == "factory" and not callable(obj):
-            raise PluginError(
-                f"{provider}: factory of loss {name!r} at {ref} must be a function or an "
-                f"nn.Module class, got {type(obj).__name__}",
-                plugin=provider.plugin,
+            raise _bad(
+                provider,
+                f"factory of loss {name!r} at {ref} must be a function or an nn.Module "
+                f"class, got {type(obj).__name__}",
             )
         return obj
 
     def complete() -> LossRecord:
-        options = dict(aliases=aliases, tags=tags, summary=summary, differentiable=differentiable)
         try:
             return make_record(
                 name,
                 load(factory, "factory"),
                 provider,
                 params=load(params, "params"),
-                **options,  # type: ignore[arg-type]
+                aliases=aliases,
+                tags=tags,
+                summary=summary,
+                differentiable=differentiable,
             )
         except LossregError:
             raise
         except Exception as exc:  # e.g. a signature the params cannot be derived from
-            raise PluginError(
-                f"{provider}: loss {name!r} failed to load: {type(exc).__name__}: {exc}",
-                plugin=provider.plugin,
+            raise _bad(
+                provider, f"loss {name!r} failed to load: {type(exc).__name__}: {exc}"
             ) from exc
 
     return LossRecord(

@@ -201,3 +201,14 @@ def test_register_builds_and_round_trips_a_lazy_loss(impl):
 def test_lazy_ref_is_plain_data():
     ref = lossreg.lazy("torch.nn.functional:l1_loss")
     assert ref == LazyRef("torch.nn.functional:l1_loss") and str(ref) == ref.ref
+
+
+def test_completing_a_stale_record_gives_the_latest_registration(impl):
+    # a lookup that read the record just before an override completes the newer one
+    reg = registry_with(make_record("cube", lossreg.lazy(f"{impl}:cube"), PROVIDER))
+    stale = reg._records["cube"]
+    newer = make_record("cube", lossreg.lazy("torch.nn.functional:l1_loss"), PROVIDER)
+    reg.add_all([(newer, True)])
+    assert reg._complete(stale).factory is torch.nn.functional.l1_loss
+    assert reg.lookup("cube").factory is torch.nn.functional.l1_loss
+    assert impl not in sys.modules
