@@ -31,7 +31,6 @@ class _Prepared(NamedTuple):
     index: bool  # t holds class indices
     fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
     name: str = ""
-    checked: bool = True  # class indices range-checked (else the fused label counts check them)
 
 
 def _prepare(
@@ -55,7 +54,6 @@ def _prepare(
     nonempty = input.numel() > 0
     # the fused paths: logits, nothing ignored, statistics over the whole batch
     fast = fusable and from_logits and ignore_index is None and not per_image and nonempty
-    checked = True
     if mode == "binary":
         check_dims(name, "input", input, 1, "(N, 1, *) or (N, *)")
         check_same_shape(name, input, target)
@@ -67,7 +65,6 @@ def _prepare(
             fast = fast and c <= _MAX_FUSED_CLASSES
             if fast:  # dtype only; the range check is the label count of _SoftmaxIndexStats
                 check_class_indices(name, target[:0], c, ignore_index)
-                checked = False
             else:
                 check_class_indices(name, target, c, ignore_index)
             index = True
@@ -107,7 +104,7 @@ def _prepare(
             valid = t != ignore_index
             t = t.masked_fill(~valid, 0)
         t = t.to(x.dtype)
-    return _Prepared(x, p, t, valid, index, fused, name, checked)
+    return _Prepared(x, p, t, valid, index, fused, name)
 
 
 # Class indices are compared as floats in _one_hot: exact for every class below 2**24, and a
