@@ -36,8 +36,8 @@ from .hookimpl import hookimpl
 if TYPE_CHECKING:
     from ._build import build, describe, register, to_config
     from ._composite import CompositeLoss
-    from ._modules import Loss
-    from ._schema import Params, Reduction, TensorList
+    from ._loss import Loss
+    from ._params import Params, Reduction, TensorList
 
 __version__ = "0.1.0"
 
@@ -49,10 +49,10 @@ _LAZY = {
     "register": "._build",
     "to_config": "._build",
     "CompositeLoss": "._composite",
-    "Loss": "._modules",
-    "Params": "._schema",
-    "Reduction": "._schema",
-    "TensorList": "._schema",
+    "Loss": "._loss",
+    "Params": "._params",
+    "Reduction": "._params",
+    "TensorList": "._params",
 }
 
 

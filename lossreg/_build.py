@@ -13,9 +13,9 @@ from torch import nn
 
 from ._composite import CompositeLoss, parse_cached
 from ._expr import names, parse
-from ._modules import Loss, as_tensor_param, promote_buffers
+from ._loss import Loss, as_tensor_param, promote_buffers
+from ._params import Params, tensor_fields, validate_params
 from ._registry import LossInfo, LossRecord, Provider, make_record, registry
-from ._schema import Params, tensor_fields, validate_params
 from .errors import ConfigError, ConfigProblem, LossregError
 
 __all__ = ["build", "describe", "register", "to_config"]

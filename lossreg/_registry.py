@@ -258,7 +258,7 @@ def make_record(
             f"factory of {name!r} must be a function, an nn.Module class, an "
             f"expression or a mapping, got {type(factory).__name__}",
         )
-    from ._schema import derive_params
+    from ._params import derive_params
 
     return LossRecord(
         name,

@@ -302,7 +302,7 @@ def test_eval_makes_inputs_for_every_example_config(
 
 
 def test_eval_class_count_follows_the_class_weights() -> None:
-    from lossreg._synth import synth_call
+    from lossreg.cli.synthetic import synth_call
 
     module = lossreg.build({"name": "cross_entropy", "weight": [1.0, 2.0, 3.0, 4.0, 5.0]})
     value, tensors, keywords = synth_call(module, seed=1)
@@ -316,7 +316,7 @@ def test_eval_class_count_follows_the_class_weights() -> None:
 
 def test_schema_rejects_bad_configs_that_build_rejects_too(tmp_path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    from lossreg._jsonschema import loss_spec_schema
+    from lossreg.cli.json_schema import loss_spec_schema
 
     validator = jsonschema.Draft202012Validator(loss_spec_schema())
     good = [

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 import lossreg
-from lossreg._catalog import render_catalog
-from lossreg._paramdoc import example_yaml, param_rows
 from lossreg._plugins import plugin_statuses
+from lossreg.cli.catalog import render_catalog
+from lossreg.cli.paramdoc import example_yaml, param_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

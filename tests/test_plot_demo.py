@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import lossreg
-from lossreg._demo import DEMO_CONFIG, load_objective, make_blobs, overlap_scores
-from lossreg._plot import FOCAL_GAMMAS, curve, focal_curves, plot_losses
+from lossreg.cli.demo import DEMO_CONFIG, load_objective, make_blobs, overlap_scores
+from lossreg.cli.plot import FOCAL_GAMMAS, curve, focal_curves, plot_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def test_embedded_demo_config_is_configs_demo_yaml() -> None:
 
 
 def test_png_path_says_where_matplotlib_writes(tmp_path):
-    from lossreg._plot import plot_losses, png_path
+    from lossreg.cli.plot import plot_losses, png_path
 
     assert png_path(tmp_path / "curves") == tmp_path / "curves.png"
     assert png_path(tmp_path / "curves.svg") == tmp_path / "curves.svg"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lossreg import LossregError
-from lossreg._scaffold import plugin_names, scaffold
+from lossreg.cli.scaffold import plugin_names, scaffold
 
 ROOT = Path(__file__).resolve().parents[1]
 

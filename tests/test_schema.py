@@ -5,7 +5,7 @@ import torch
 
 import lossreg
 from lossreg import ConfigError, Params, TensorList
-from lossreg._schema import derive_params, tensor_fields
+from lossreg._params import derive_params, tensor_fields
 
 
 @pytest.mark.parametrize(

@@ -66,11 +66,11 @@ def list_(
 
     import lossreg
 
-    from ._paramdoc import summary_and_doc
+    from .paramdoc import summary_and_doc
 
     names = lossreg.available(tag=tag)
     if not names:
-        from ._registry import registry
+        from .._registry import registry
 
         tags = sorted({t for rec in registry.records() for t in rec.tags})
         raise CliError(f"no loss has the tag {tag!r}", f"tags in use: {', '.join(tags)}")
@@ -100,8 +100,8 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
 
     import lossreg
 
-    from ._paramdoc import example_yaml, param_rows, summary_and_doc
-    from ._registry import registry
+    from .._registry import registry
+    from .paramdoc import example_yaml, param_rows, summary_and_doc
 
     info = lossreg.describe(name)
     summary, doc = summary_and_doc(info)
@@ -146,7 +146,8 @@ def plugins() -> None:
     from rich.table import Table
 
     import lossreg
-    from lossreg._plugins import plugin_statuses
+
+    from .._plugins import plugin_statuses
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lossreg.LossregPluginWarning)  # shown in the table
@@ -181,7 +182,7 @@ def check(
     """Load YAML configs, validate them, print each built tree."""
     import lossreg
 
-    from ._config_file import load_spec
+    from .config_file import load_spec
 
     failed = 0
     for config in configs:
@@ -238,8 +239,8 @@ def eval_(
 
     import lossreg
 
-    from ._config_file import load_spec
-    from ._synth import as_shape, describe_tensor, synth_call
+    from .config_file import load_spec
+    from .synthetic import as_shape, describe_tensor, synth_call
 
     input_shape = as_shape(shape) if shape else None  # a bad --shape fails before any work
     module = lossreg.build(load_spec(config))
@@ -273,7 +274,7 @@ def schema(
     ] = None,
 ) -> None:
     """JSON Schema (draft 2020-12) of a loss spec, for YAML editors and CI."""
-    from ._jsonschema import loss_spec_schema
+    from .json_schema import loss_spec_schema
 
     text = json.dumps(loss_spec_schema(), indent=2)
     if output is None:
@@ -295,7 +296,7 @@ def plot(
 
     `focal` alone reproduces Figure 1 of Lin et al. 2017 (loss against p_t for several gamma).
     """
-    from ._plot import plot_losses
+    from .plot import plot_losses
 
     out.print(f"wrote {plot_losses(names, output)}")
 
@@ -313,7 +314,7 @@ def demo(
 ) -> None:
     """Train a small segmentation net on synthetic imbalanced blobs with the demo objective
     and with bce alone; report validation dice and IoU of both and plot the loss curves."""
-    from ._demo import run_demo
+    from .demo import run_demo
 
     run_demo(config=config, steps=steps, output=output, seed=seed, console=out)
 
@@ -326,7 +327,7 @@ def new_plugin(
     ] = None,
 ) -> None:
     """Scaffold a company plugin package: pyproject entry point, a loss, its test."""
-    from ._scaffold import scaffold
+    from .scaffold import scaffold
 
     root = scaffold(name, directory)
     out.print(f"created plugin package in {root}")
@@ -340,7 +341,7 @@ def new_plugin(
 
 # -- errors ----------------------------------------------------------------------------------
 def _hint(exc: BaseException) -> str:
-    from .errors import (
+    from ..errors import (
         ConfigError,
         DuplicateLossError,
         ExpressionError,
@@ -368,7 +369,7 @@ def _hint(exc: BaseException) -> str:
 
 
 def _report(exc: BaseException, prefix: str = "") -> None:
-    from .errors import LossregError
+    from ..errors import LossregError
 
     text = str(exc).strip() or type(exc).__name__
     if not isinstance(exc, (LossregError, CliError, OSError)):

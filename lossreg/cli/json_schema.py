@@ -35,8 +35,8 @@ class _Strict(BaseModel):
 
 
 def _spec_models() -> list[type[BaseModel]]:
-    from ._build import describe
-    from ._registry import registry
+    from .._build import describe
+    from .._registry import registry
 
     models = []
     for rec in registry.records():

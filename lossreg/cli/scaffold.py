@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import LossregError
+from ..errors import LossregError
 
 __all__ = ["plugin_names", "scaffold"]
 

@@ -155,7 +155,7 @@ def load_objective(config: Path | None) -> tuple[nn.Module, str]:
     """The demo objective from ``config`` or the embedded default, and its expression."""
     import lossreg
 
-    from ._config_file import load_spec
+    from .config_file import load_spec
 
     if config is None:
         from omegaconf import OmegaConf
@@ -216,7 +216,7 @@ def run_demo(
     for r in results.values():
         table.add_row(r.label, f"{r.dice:.3f}", f"{r.iou:.3f}", f"{r.seconds:.1f} s")
     console.print(table)
-    from ._plot import png_path
+    from .plot import png_path
 
     output = png_path(output)
     save_curves(results, output)

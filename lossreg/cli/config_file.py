@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ConfigProblem, LossregError
+from ..errors import ConfigError, ConfigProblem, LossregError
 
 __all__ = ["ConfigFileError", "load_spec"]
 

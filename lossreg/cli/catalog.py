@@ -1,7 +1,7 @@
 """The loss catalog page, generated from the registry: never written by hand.
 
 Parameters come from each loss's pydantic model (the same schema ``build`` validates with),
-formulas, shapes and examples from its docstring. ``python -m lossreg._catalog`` prints it;
+formulas, shapes and examples from its docstring. ``python -m lossreg.cli.catalog`` prints it;
 the docs build calls :func:`render_catalog` from ``docs/hooks/catalog.py``.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 import warnings
 
-from ._build import describe
-from ._paramdoc import example_yaml, param_rows, summary_and_doc
-from ._registry import LossInfo, available, registry
+from .._build import describe
+from .._registry import LossInfo, available, registry
+from .paramdoc import example_yaml, param_rows, summary_and_doc
 
 __all__ = ["render_catalog"]
 
@@ -87,7 +87,7 @@ def render_catalog() -> str:
     out = [
         "# Loss catalog",
         "",
-        f"{len(infos)} losses, generated from the registry by `lossreg/_catalog.py` when the "
+        f"{len(infos)} losses, generated from the registry by `lossreg/cli/catalog.py` when the "
         "docs are built: parameters from each loss's schema, formulas and examples from its "
         "docstring. `lossreg show NAME` prints the same on the command line.",
         "",

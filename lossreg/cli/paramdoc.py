@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 
-from ._schema import TensorParam
+from .._params import TensorParam
 
 __all__ = ["ParamRow", "example_yaml", "param_rows", "summary_and_doc"]
 
@@ -54,8 +54,8 @@ def param_rows(model: type[BaseModel]) -> list[ParamRow]:
 
 def summary_and_doc(info: Any) -> tuple[str, str]:
     """A loss's summary and docstring; a preset without its own borrows its base's."""
-    from ._build import describe
-    from ._registry import registry
+    from .._build import describe
+    from .._registry import registry
 
     summary, doc = info.summary, info.doc
     spec = registry.lookup(info.name).spec

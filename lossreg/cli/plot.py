@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from ._build import build, describe, to_config
-from .errors import LossregError
+from .._build import build, describe, to_config
+from ..errors import LossregError
 
 __all__ = ["FOCAL_GAMMAS", "curve", "focal_curves", "plot_losses"]
 

@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from ._build import describe, to_config
-from ._composite import CompositeLoss
-from .errors import LossregError
+from .._build import describe, to_config
+from .._composite import CompositeLoss
+from ..errors import LossregError
 
 __all__ = ["DEFAULT_SHAPE", "synth_call"]
 
