@@ -50,6 +50,7 @@ def describe(name: str) -> LossInfo:
         version=rec.provider.version,
         inputs=registry.base(rec).inputs,
         doc=doc,
+        input_kinds=registry.base(rec).input_kinds,
     )
 
 
@@ -103,6 +104,7 @@ def register(
     summary: str | None = None,
     override: bool = False,
     differentiable: bool = True,
+    inputs: Mapping[str, str] | None = None,
 ) -> Any:
     """Register a loss in this process (a plugin's hook gets the same signature).
 
@@ -128,6 +130,7 @@ def register(
                 summary=summary,
                 override=override,
                 differentiable=differentiable,
+                inputs=inputs,
             )
             return f
 
@@ -143,6 +146,7 @@ def register(
         tags=tags,
         summary=summary,
         differentiable=differentiable,
+        inputs=inputs,
     )
     registry.add_all([(rec, override)])
     return factory

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._inputs import check_input_kinds
 from ._lazy import LazyRef
 from .errors import DuplicateLossError, LossregError, PluginError, UnknownLossError
 
@@ -47,6 +48,8 @@ class LossInfo:
     version: str | None = None
     inputs: tuple[str, ...] = ("input", "target")
     doc: str = ""
+    #: each tensor argument's declared kind (``lossreg._inputs.INPUT_KINDS``); None if undeclared
+    input_kinds: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -68,6 +71,7 @@ class LossRecord:
     differentiable: bool = True
     params: type[BaseModel] | None = None
     inputs: tuple[str, ...] = ("input", "target")
+    input_kinds: dict[str, str] | None = None
     spec: Any = None  # preset mapping or composite config
     pending: Callable[[], LossRecord] | None = None
 
@@ -210,6 +214,7 @@ def make_record(
     tags: Iterable[str] = (),
     summary: str | None = None,
     differentiable: bool = True,
+    inputs: Mapping[str, str] | None = None,
 ) -> LossRecord:
     """Check one registration and turn it into a record (no registry is touched)."""
     if not isinstance(name, str) or not name:
@@ -217,9 +222,13 @@ def make_record(
     if isinstance(aliases, str):
         raise _bad(provider, f"aliases of {name!r} must be a list of names, not a string")
     if isinstance(factory, LazyRef) or isinstance(params, LazyRef):
+        checked, problem = check_input_kinds(inputs, None)
+        if problem:
+            raise _bad(provider, f"loss {name!r}: {problem}")
         return _pending_record(
-            name, factory, provider, params, tuple(aliases), tuple(tags), summary, differentiable
-        )
+            name, factory, provider, params, tuple(aliases), tuple(tags), summary, differentiable,
+            checked,
+        )  # fmt: skip
     if params is not None:
         from pydantic import BaseModel
 
@@ -234,6 +243,8 @@ def make_record(
         summary=text,
         differentiable=differentiable,
     )
+    if inputs is not None and (isinstance(factory, (str, Mapping))):
+        raise _bad(provider, f"{name!r}: a preset or composite takes its base's inputs")
     if isinstance(factory, str) or (isinstance(factory, Mapping) and "expr" in factory):
         from ._expr import parse
 
@@ -260,12 +271,17 @@ def make_record(
         )
     from ._params import derive_params
 
+    args = tensor_inputs(factory, kind)
+    kinds, problem = check_input_kinds(inputs, args)
+    if problem:
+        raise _bad(provider, f"loss {name!r}: {problem}")
     return LossRecord(
         name,
         factory,
         kind,
         params=params or derive_params(factory, name),
-        inputs=tensor_inputs(factory, kind),
+        inputs=args,
+        input_kinds=kinds,
         **common,
     )
 
@@ -283,6 +299,7 @@ def _pending_record(
     tags: tuple[str, ...],
     summary: str | None,
     differentiable: bool,
+    inputs: dict[str, str] | None,
 ) -> LossRecord:
     """A record that imports its lazy references on first lookup, then checks them exactly
     as an eager registration is checked."""
@@ -317,6 +334,7 @@ def _pending_record(
                 tags=tags,
                 summary=summary,
                 differentiable=differentiable,
+                inputs=inputs,
             )
         except LossregError:
             raise

@@ -25,7 +25,7 @@ def register_losses(register: Any) -> None:
     """Register this plugin's losses by calling ``register`` once per loss.
 
     ``register(name, factory, *, params=None, aliases=(), tags=(), summary=None,
-    override=False, differentiable=True)`` takes:
+    override=False, differentiable=True, inputs=None)`` takes:
 
     - ``name``: canonical snake_case name; ``aliases``: other names that resolve to it.
     - ``factory``, one of:
@@ -47,6 +47,10 @@ def register_losses(register: Any) -> None:
       parameters, type hints and defaults.
     - ``tags`` (e.g. ``"segmentation"``), ``summary`` (defaults to the docstring's first line),
       ``differentiable=False`` for metrics-like losses that have no gradient.
+    - ``inputs``: what each tensor argument holds, as data, e.g.
+      ``{"input": "logits", "target": "binary_target"}``; the kinds are listed in
+      ``lossreg._inputs.INPUT_KINDS``. ``lossreg eval``, ``plot``, the catalog and
+      :mod:`lossreg.testing` read it to make valid inputs for your loss.
     - ``override=True`` replaces an existing name instead of raising
       :class:`lossreg.DuplicateLossError`.
 
