@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pydantic
+import torch
 from pydantic import BaseModel
 from torch import nn
 
@@ -269,7 +270,7 @@ def _instantiate(
     rec: LossRecord, values: dict[str, Any], tensors: frozenset[str], path: str
 ) -> nn.Module:
     if rec.kind == "function":
-        return Loss(rec.name, rec.factory, values, tensors)
+        return Loss(rec.name, rec.factory, values, tensors, rec.inputs, rec.input_kinds)
     if rec.kind == "module":
         kwargs = {k: as_tensor_param(v) if k in tensors else v for k, v in values.items()}
         try:
@@ -278,8 +279,12 @@ def _instantiate(
             raise
         except (TypeError, ValueError) as exc:  # a factory refusing its own params
             raise ConfigError([ConfigProblem(path, str(exc), rec.name)]) from exc
+        if not isinstance(module, nn.Module):
+            raise LossregError(
+                f"{rec.name}: its factory returned {type(module).__name__}, not an nn.Module"
+            )
         promote_buffers(module, tensors)
-        return module  # type: ignore[no-any-return]
+        return module
     if rec.kind == "preset":
         return build_named(rec.spec["name"], values, path)
     return build_composite(rec.spec, path)
@@ -397,7 +402,26 @@ def to_config(module: nn.Module) -> dict[str, Any]:
             f"to_config: {type(module).__name__} was not built by lossreg.build, so it has no spec"
         )
     copied: dict[str, Any] = _copy(config)
-    return copied
+    return _live(module, copied)
+
+
+def _live(module: nn.Module, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the tensor parameters the module holds now (after ``load_state_dict``
+    or an in-place edit), so ``build(to_config(m))`` equals ``m``."""
+    if "expr" in config:
+        terms = getattr(module, "terms", None)
+        for key, term_config in (config.get("terms") or {}).items():
+            if terms is not None and key in terms:
+                config["terms"][key] = _live(terms[key], term_config)
+        return config
+    for key, buf in module.named_buffers(recurse=False):
+        if key not in config or buf is None:
+            continue
+        now = buf.detach().cpu().reshape(-1)
+        was = config[key]
+        if was is None or not torch.equal(now, torch.tensor(was, dtype=now.dtype).reshape(-1)):
+            config[key] = now.double().tolist()  # keep the config's own numbers if unchanged
+    return config
 
 
 def _copy(value: Any) -> Any:

@@ -17,10 +17,12 @@ __all__ = [
     "check_class_indices",
     "check_dims",
     "check_floating",
+    "check_input_dtype",
     "check_range",
     "check_same_device",
     "check_same_shape",
     "check_shape",
+    "check_unit_interval",
 ]
 
 
@@ -126,6 +128,68 @@ def check_class_indices(
             f"{loss}: target holds class index {bad}, outside [0, {num_classes}) for input "
             f"with {num_classes} classes{extra}"
         )
+
+
+#: kinds whose tensors hold real numbers computed by a model: floating point only
+FLOAT_KINDS = frozenset(
+    {"logits", "probabilities", "log_probabilities", "real", "variance", "boxes", "distance_map"}
+)
+
+
+def check_input_dtype(loss: str, name: str, t: torch.Tensor, kind: str | None) -> None:
+    """Refuse a dtype the declared ``kind`` cannot hold: complex always; integer and bool where
+    the kind is a model output (integer 0/1 masks and class indices are fine as targets).
+
+    >>> check_input_dtype("l1", "input", torch.zeros(2, dtype=torch.int64), "real")
+    Traceback (most recent call last):
+    ...
+    lossreg.errors.LossregError: l1: input must be a floating-point tensor (real), got ...
+    """
+    if t.is_complex():
+        raise LossregError(
+            f"{loss}: {name} is complex ({t.dtype}); losses are defined for real tensors only "
+            "(pass t.real, t.abs() or torch.view_as_real(t))"
+        )
+    if kind in FLOAT_KINDS and not t.is_floating_point():
+        raise LossregError(
+            f"{loss}: {name} must be a floating-point tensor ({kind}), got {t.dtype}; "
+            f"convert it with {name}.float()"
+        )
+
+
+def check_unit_interval(loss: str, name: str, t: torch.Tensor, mode: str | None = None) -> None:
+    """Require binary or multilabel targets (hard or soft) in ``[0, 1]``: one fused min/max.
+
+    The message names the range found and the usual fixes (a {0, 255} mask, class indices).
+
+    >>> check_unit_interval("dice", "target", torch.tensor([0, 255], dtype=torch.uint8), "binary")
+    Traceback (most recent call last):
+    ...
+    lossreg.errors.LossregError: dice: target values must lie in [0, 1] in mode 'binary', ...
+    """
+    if t.dtype == torch.bool or t.numel() == 0:
+        return
+    lo_t, hi_t = torch.aminmax(t.detach())
+    lo, hi = float(lo_t), float(hi_t)
+    if lo >= 0.0 and hi <= 1.0:
+        return
+    in_mode = f" in mode {mode!r}" if mode else ""
+    if lo != lo or hi != hi:  # NaN
+        raise LossregError(f"{loss}: {name} contains NaN; targets{in_mode} must lie in [0, 1]")
+    found = f"[{_num(lo)}, {_num(hi)}]"
+    if hi == 255.0 and lo >= 0.0:
+        fix = f"a {{0, 255}} image mask: divide it by 255 ({name} / 255)"
+    elif lo >= 0.0 and not t.is_floating_point():
+        fix = "class indices: use `mode: multiclass` (or a loss for class indices)"
+    else:
+        fix = "rescale it to [0, 1] (class indices need `mode: multiclass`)"
+    raise LossregError(
+        f"{loss}: {name} values must lie in [0, 1]{in_mode}, found {found}; if it is {fix}"
+    )
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if abs(x) < 1e15 and x == int(x) else f"{x:.4g}"
 
 
 def _fmt(shape: torch.Size | Sequence[int]) -> str:

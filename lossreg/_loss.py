@@ -9,6 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._checks import check_input_dtype, check_unit_interval
+from .errors import LossregError
+
 __all__ = ["Loss", "as_tensor_param", "promote_buffers"]
 
 
@@ -19,11 +22,25 @@ def as_tensor_param(value: Any) -> torch.Tensor | None:
     return torch.tensor(list(value), dtype=torch.get_default_dtype())
 
 
+_HALF = (torch.float16, torch.bfloat16)
+_MODE_RANGED = ("binary", "multilabel")
+
+
 class Loss(nn.Module):
     """A functional loss with its validated parameters; tensor parameters are buffers.
 
     ``forward(*tensors)`` calls ``fn(*tensors, **params)``, so the module and the functional
-    give the same value by construction.
+    give the same value by construction. Around that call it keeps the promises every loss
+    shares (``docs/numerics.md``), once for all, driven by the declared input kinds:
+
+    - the tensors are bound to the loss's arguments (``inputs``) by position or name; a wrong
+      count, name or a non-tensor is a :class:`~lossreg.errors.LossregError` naming them;
+    - dtypes the kinds cannot hold are refused (complex always, integers for model outputs);
+      binary and multilabel targets must lie in [0, 1] (one fused min/max);
+    - under autocast, half inputs are computed in float32 and the loss is float32;
+    - an empty batch gives 0 (attached to the graph, zero gradient) unless ``reduction`` is
+      ``none``;
+    - the function must return a tensor.
 
     >>> import torch.nn.functional as F
     >>> def mse(input, target, *, reduction: str = "mean"):
@@ -38,6 +55,8 @@ class Loss(nn.Module):
         fn: Callable[..., torch.Tensor],
         params: Mapping[str, Any],
         tensor_params: Iterable[str] = (),
+        inputs: Iterable[str] | None = None,
+        input_kinds: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.loss_name = name
@@ -47,16 +66,125 @@ class Loss(nn.Module):
         self._tensor_params = tuple(sorted(tensor_params))
         for key in self._tensor_params:
             self.register_buffer(key, as_tensor_param(params[key]))
+        self.inputs: tuple[str, ...] | None = None if inputs is None else tuple(inputs)
+        kinds = dict(input_kinds or {})
+        mode = params.get("mode")
+        self._kinds = tuple(kinds.get(a) for a in self.inputs or ())
+        # arguments whose values must lie in [0, 1]: checked by one aminmax per call
+        self._ranged = tuple(
+            i
+            for i, kind in enumerate(self._kinds)
+            if kind == "binary_target" or (kind == "mode_target" and mode in _MODE_RANGED)
+        )
+        self._mode = mode if isinstance(mode, str) else None
+        self._keep_empty = params.get("reduction") == "none"
 
-    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
-        for key in self._tensor_params:
-            kwargs[key] = getattr(self, key)
-        return self.fn(*args, **kwargs, **self.params)
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        tensors = self._bind(args, kwargs)
+        name = self.loss_name
+        for i, t in enumerate(tensors):
+            if t.is_complex() or (not t.is_floating_point() and self._kinds):
+                check_input_dtype(name, self._arg(i), t, self._kinds[i] if self._kinds else None)
+        for i in self._ranged:
+            check_unit_interval(name, self._arg(i), tensors[i], self._mode)
+        extra = {key: getattr(self, key) for key in self._tensor_params}
+        device = tensors[0].device.type if tensors else "cpu"
+        if torch.is_autocast_enabled(device):
+            # as PyTorch's own losses (autocast's float32 list): compute in float32
+            tensors = tuple(t.float() if t.dtype in _HALF else t for t in tensors)
+            with torch.autocast(device, enabled=False):
+                out = self.fn(*tensors, **extra, **self.params)
+            if isinstance(out, torch.Tensor) and out.dtype in _HALF:
+                out = out.float()
+        else:
+            out = self.fn(*tensors, **extra, **self.params)
+        if not isinstance(out, torch.Tensor):
+            raise LossregError(
+                f"{name}: the loss function returned {type(out).__name__}, not a tensor; "
+                "a loss must return a torch.Tensor"
+            )
+        if tensors and tensors[0].numel() == 0 and not self._keep_empty:
+            out = _empty_batch_zero(out, tensors)
+        return out
+
+    def _arg(self, i: int) -> str:
+        return self.inputs[i] if self.inputs is not None and i < len(self.inputs) else f"#{i}"
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        """The tensors in argument order, or a LossregError naming what the loss takes."""
+        names = self.inputs
+        if names is None:  # arguments not known: pass through as given
+            if kwargs:
+                raise LossregError(f"{self.loss_name}: pass its tensors by position")
+            tensors = args
+        elif not kwargs and len(args) == len(names):
+            tensors = args
+        else:
+            tensors = self._bind_slow(args, kwargs, names)
+        for i, t in enumerate(tensors):
+            if not isinstance(t, torch.Tensor):
+                kind = type(t).__name__
+                raise LossregError(
+                    f"{self.loss_name}: {self._arg(i)} must be a torch.Tensor, got {kind}; "
+                    f"convert it with torch.as_tensor(...) (the loss takes {self._takes()})"
+                )
+        return tuple(tensors)
+
+    def _bind_slow(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], names: tuple[str, ...]
+    ) -> tuple[Any, ...]:
+        takes = self._takes()
+        if len(args) > len(names):
+            raise LossregError(
+                f"{self.loss_name}: called with {len(args)} positional tensors, but the loss "
+                f"takes {len(names)}: {takes}"
+            )
+        bound = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key not in names:
+                extra = (
+                    f" ({key} is a parameter: set it when building the loss)"
+                    if key in self.params or key in self._tensor_params
+                    else ""
+                )
+                raise LossregError(
+                    f"{self.loss_name}: unexpected tensor {key!r}{extra}; the loss takes {takes}"
+                )
+            if key in bound:
+                raise LossregError(
+                    f"{self.loss_name}: {key!r} passed both by position and by name; "
+                    f"the loss takes {takes}"
+                )
+            bound[key] = value
+        missing = [n for n in names if n not in bound]
+        if missing:
+            raise LossregError(
+                f"{self.loss_name}: missing tensor {', '.join(repr(m) for m in missing)}; "
+                f"the loss takes {takes}"
+            )
+        return tuple(bound[n] for n in names)
+
+    def _takes(self) -> str:
+        names = self.inputs or ()
+        kinds = self._kinds or (None,) * len(names)
+        parts = [f"{n} ({k})" if k else n for n, k in zip(names, kinds, strict=True)]
+        return "(" + ", ".join(parts) + ")"
 
     def extra_repr(self) -> str:
         shown = [f"{k}={v!r}" for k, v in self.params.items()]
         shown += [f"{k}=<buffer>" for k in self._tensor_params if getattr(self, k) is not None]
         return ", ".join([self.loss_name, *shown])
+
+
+def _empty_batch_zero(out: torch.Tensor, tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """0 for an empty batch, in ``out``'s dtype, attached to every input that needs a gradient
+    (so ``backward()`` runs and gives zero, empty gradients), never the NaN of an empty mean."""
+    dtype = out.dtype if out.is_floating_point() else torch.get_default_dtype()
+    zero = torch.zeros((), dtype=dtype, device=out.device)
+    for t in tensors:
+        if t.requires_grad:
+            zero = zero + t.sum().to(dtype) * 0.0
+    return zero
 
 
 def promote_buffers(module: nn.Module, names: Iterable[str]) -> None:
