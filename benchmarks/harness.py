@@ -274,37 +274,6 @@ def nbytes(x):
     return x.numel() * x.element_size()
 
 
-def naive_binary_focal(x, y, gamma=2.0, alpha=0.25):
-    """torchvision's ``sigmoid_focal_loss`` formula, written out."""
-    import torch.nn.functional as F
-
-    p = x.sigmoid()
-    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
-    p_t = p * y + (1 - p) * (1 - y)
-    loss = ce * (1 - p_t) ** gamma
-    return ((alpha * y + (1 - alpha) * (1 - y)) * loss).mean()
-
-
-def naive_multiclass_focal(x, y, gamma=2.0):
-    logp = x.log_softmax(1).gather(1, y.unsqueeze(1)).squeeze(1)
-    return (-((1 - logp.exp()) ** gamma) * logp).mean()
-
-
-def naive_binary_dice(x, y, smooth=1.0):
-    p = x.sigmoid()
-    return 1 - (2 * (p * y).sum() + smooth) / (p.sum() + y.sum() + smooth)
-
-
-def naive_multiclass_dice(x, y, smooth=1.0):
-    import torch
-
-    p = x.softmax(1)
-    onehot = torch.zeros_like(p).scatter_(1, y.unsqueeze(1), 1.0)
-    dims = (0, *range(2, p.ndim))
-    tp = (p * onehot).sum(dims)
-    return (1 - (2 * tp + smooth) / (p.sum(dims) + onehot.sum(dims) + smooth)).mean()
-
-
 # -- rows -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Row:
