@@ -419,8 +419,10 @@ def _live(module: nn.Module, config: dict[str, Any]) -> dict[str, Any]:
             continue
         now = buf.detach().cpu().reshape(-1)
         was = config[key]
-        if was is None or not torch.equal(now, torch.tensor(was, dtype=now.dtype).reshape(-1)):
-            config[key] = now.double().tolist()  # keep the config's own numbers if unchanged
+        # unchanged (up to the float32 the config is built in, e.g. after .double()): keep the
+        # config's own numbers
+        if was is None or not torch.equal(now.float(), torch.tensor(was).float().reshape(-1)):
+            config[key] = now.double().tolist()
     return config
 
 

@@ -157,10 +157,18 @@ def check_input_dtype(loss: str, name: str, t: torch.Tensor, kind: str | None) -
         )
 
 
-def check_unit_interval(loss: str, name: str, t: torch.Tensor, mode: str | None = None) -> None:
+def check_unit_interval(
+    loss: str,
+    name: str,
+    t: torch.Tensor,
+    mode: str | None = None,
+    ignore_index: int | None = None,
+) -> None:
     """Require binary or multilabel targets (hard or soft) in ``[0, 1]``: one fused min/max.
 
-    The message names the range found and the usual fixes (a {0, 255} mask, class indices).
+    Values equal to ``ignore_index`` are allowed (looked at again only when the first pass
+    finds them at an extreme). The message names the range found and the usual fixes (a
+    {0, 255} mask, class indices).
 
     >>> check_unit_interval("dice", "target", torch.tensor([0, 255], dtype=torch.uint8), "binary")
     Traceback (most recent call last):
@@ -173,6 +181,11 @@ def check_unit_interval(loss: str, name: str, t: torch.Tensor, mode: str | None 
     lo, hi = float(lo_t), float(hi_t)
     if lo >= 0.0 and hi <= 1.0:
         return
+    if ignore_index is not None and (lo == ignore_index or hi == ignore_index):
+        lo_t, hi_t = torch.aminmax(t.detach().masked_fill(t == ignore_index, 0))
+        lo, hi = float(lo_t), float(hi_t)
+        if lo >= 0.0 and hi <= 1.0:
+            return
     in_mode = f" in mode {mode!r}" if mode else ""
     if lo != lo or hi != hi:  # NaN
         raise LossregError(f"{loss}: {name} contains NaN; targets{in_mode} must lie in [0, 1]")

@@ -77,6 +77,8 @@ class Loss(nn.Module):
             if kind == "binary_target" or (kind == "mode_target" and mode in _MODE_RANGED)
         )
         self._mode = mode if isinstance(mode, str) else None
+        ignore = params.get("ignore_index")
+        self._ignore = ignore if isinstance(ignore, int) else None
         self._keep_empty = params.get("reduction") == "none"
 
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -86,7 +88,7 @@ class Loss(nn.Module):
             if t.is_complex() or (not t.is_floating_point() and self._kinds):
                 check_input_dtype(name, self._arg(i), t, self._kinds[i] if self._kinds else None)
         for i in self._ranged:
-            check_unit_interval(name, self._arg(i), tensors[i], self._mode)
+            check_unit_interval(name, self._arg(i), tensors[i], self._mode, self._ignore)
         extra = {key: getattr(self, key) for key in self._tensor_params}
         device = tensors[0].device.type if tensors else "cpu"
         if torch.is_autocast_enabled(device):
