@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ._build import build, describe, register, to_config
     from ._composite import CompositeLoss
     from ._loss import Loss
-    from ._params import Params, Reduction, TensorList
+    from ._params import Params, Reduction, TensorList, Weights
 
 __version__ = "0.1.0"
 
@@ -53,6 +53,7 @@ _LAZY = {
     "Params": "._params",
     "Reduction": "._params",
     "TensorList": "._params",
+    "Weights": "._params",
 }
 
 
@@ -83,6 +84,7 @@ __all__ = [
     "Reduction",
     "TensorList",
     "UnknownLossError",
+    "Weights",
     "__version__",
     "available",
     "build",

@@ -13,11 +13,19 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 from .errors import ConfigProblem
 
-__all__ = ["Params", "Reduction", "TensorList", "derive_params", "tensor_fields", "validate_params"]
+__all__ = [
+    "Params",
+    "Reduction",
+    "TensorList",
+    "Weights",
+    "derive_params",
+    "tensor_fields",
+    "validate_params",
+]
 
 
 class TensorParam:
@@ -30,6 +38,37 @@ class TensorParam:
 _TENSOR = TensorParam()
 #: A list of finite numbers in a config; a tensor (registered buffer) in the built module.
 TensorList = Annotated[list[float], _TENSOR]
+
+
+def _weights(value: list[float]) -> list[float]:
+    if any(v < 0 for v in value):
+        raise ValueError(f"weights must be >= 0, found {min(value)}")
+    if value and not any(value):
+        raise ValueError("weights are all 0: every term would vanish (and a mean divide by 0)")
+    return value
+
+
+#: A :data:`TensorList` of weights: each >= 0, not all 0 (class weights, ``pos_weight``).
+Weights = Annotated[list[float], _TENSOR, AfterValidator(_weights)]
+
+_F32_MAX = 3.4028234663852886e38
+_I64 = (-(2**63), 2**63 - 1)
+
+
+def _representable(value: Any) -> str | None:
+    """Why ``value`` (a number or a nested list) cannot reach a float32/int64 tensor, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and abs(value) > _F32_MAX:
+        return f"{value!r} overflows float32 (largest finite: 3.4028e38); losses compute in float32"
+    if isinstance(value, int) and not _I64[0] <= value <= _I64[1]:
+        return "integer overflows int64 (the largest is 9223372036854775807)"
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            problem = _representable(item)
+            if problem:
+                return problem
+    return None
 
 
 #: The ``reduction`` every loss takes: ``mean`` (default), ``sum`` or ``none``.
@@ -51,6 +90,17 @@ class Params(BaseModel):
     model_config = ConfigDict(
         extra="forbid", allow_inf_nan=False, validate_default=True, defer_build=True, frozen=True
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _fits_a_tensor(cls, value: Any) -> Any:
+        """Every number must survive the float32 or int64 it is computed in: ``smooth:
+        3.5e38`` or ``ignore_index: 1e23`` would otherwise build and fail (or give NaN) at
+        forward."""
+        problem = _representable(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 # Keys that other config systems use to import arbitrary code: refused, never interpreted.
@@ -172,6 +222,8 @@ def _problem(err: Any, model: type[BaseModel], path: str, loss: str) -> ConfigPr
     elif err["type"] == "missing":
         msg = "required parameter is missing"
         return ConfigProblem(where, msg, loss)
+    elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        msg = str(err["ctx"]["error"])  # our own validators' message, without pydantic's prefix
     elif err["type"] == "finite_number":
         msg = "must be a finite number (nan and inf are refused)"
     return ConfigProblem(where, msg, loss, err.get("input", ...))

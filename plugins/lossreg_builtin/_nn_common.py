@@ -37,3 +37,10 @@ def _check_weight(loss: str, weight: torch.Tensor | None, num_classes: int) -> N
 
 def _as(weight: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
     return None if weight is None else weight.to(dtype=like.dtype, device=like.device)
+
+
+def _empty_batch(x: torch.Tensor, reduction: str) -> torch.Tensor:
+    """The loss of no samples (input ``(0, C)``): 0 attached to ``x`` (zero gradient), or the
+    empty ``(0,)`` for ``none``. PyTorch's multi-margin kernels return uninitialised memory."""
+    per_sample = x.sum(-1)
+    return per_sample if reduction == "none" else per_sample.sum() * 0.0

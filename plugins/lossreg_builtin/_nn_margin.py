@@ -11,7 +11,7 @@ from pydantic import Field
 from lossreg import (
     Params,
     Reduction,
-    TensorList,
+    Weights,
     check_class_indices,
     check_dims,
     check_same_device,
@@ -19,7 +19,7 @@ from lossreg import (
 )
 
 from ._common import reduce, upcast
-from ._nn_common import REDUCTION, _as, _check_ndim, _check_weight, _fail, _shape
+from ._nn_common import REDUCTION, _as, _check_ndim, _check_weight, _empty_batch, _fail, _shape
 
 # ------------------------------------------------------------------------- margin / ranking
 
@@ -111,6 +111,8 @@ def multilabel_margin(
                 f"{num_classes} classes (-1 ends a sample's labels)",
             )
     (x,) = upcast(input)
+    if x.numel() == 0:
+        return _empty_batch(x, reduction).to(input.dtype)
     return _multilabel_margin_eager(x, target, reduction).to(input.dtype)
 
 
@@ -151,7 +153,7 @@ def soft_margin(
 
 
 class MultilabelSoftMarginParams(Params):
-    weight: TensorList | None = Field(None, description="one weight per class (C entries)")
+    weight: Weights | None = Field(None, description="one weight per class (C entries), >= 0")
     reduction: Reduction = Field(
         "mean", description="`mean` over samples, `sum`, or `none` (input's shape without C)"
     )
@@ -178,7 +180,8 @@ def multilabel_soft_margin(
     check_dims(name, "input", input, 1, "(N, C), classes last")
     check_same_shape(name, input, target)
     _check_weight(name, weight, input.shape[-1])
-    x, y = upcast(input, target)
+    (x,) = upcast(input)
+    y = target.to(x.dtype)  # integer and bool 0/1 targets too
     out = F.multilabel_soft_margin_loss(x, y, weight=_as(weight, x), reduction=reduction)
     return out.to(input.dtype)
 
@@ -227,7 +230,7 @@ def cosine_embedding(
 class MultiMarginParams(Params):
     p: Literal[1, 2] = Field(1, description="1 for the hinge, 2 for the squared hinge")
     margin: float = Field(1.0, description="required gap between the true class and the others")
-    weight: TensorList | None = Field(None, description="one weight per class (C entries)")
+    weight: Weights | None = Field(None, description="one weight per class (C entries), >= 0")
     reduction: Reduction = Field("mean", description="`mean` over samples, `sum`, or `none` ((N,))")
 
 
@@ -263,6 +266,8 @@ def multi_margin(
     check_class_indices(name, target, input.shape[-1])
     _check_weight(name, weight, input.shape[-1])
     (x,) = upcast(input)
+    if x.numel() == 0:
+        return _empty_batch(x, reduction).to(input.dtype)
     out = F.multi_margin_loss(
         x, target, p=p, margin=margin, weight=_as(weight, x), reduction=reduction
     )
