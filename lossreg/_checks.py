@@ -22,6 +22,7 @@ __all__ = [
     "check_same_device",
     "check_same_shape",
     "check_shape",
+    "check_sign",
     "check_unit_interval",
 ]
 
@@ -199,6 +200,24 @@ def check_unit_interval(
     raise LossregError(
         f"{loss}: {name} values must lie in [0, 1]{in_mode}, found {found}; if it is {fix}"
     )
+
+
+def check_sign(loss: str, name: str, t: torch.Tensor) -> None:
+    """Require labels in {-1, 1} (a {0, 1} label, or a NaN, would be read as neither).
+
+    >>> check_sign("soft_margin", "target", torch.tensor([1.0, 0.0]))
+    Traceback (most recent call last):
+    ...
+    lossreg.errors.LossregError: soft_margin: target must hold -1 or 1, found 0.0; ...
+    """
+    if t.dtype == torch.bool:
+        raise LossregError(f"{loss}: {name} must hold -1 or 1, got a bool tensor")
+    bad = t.detach().abs() != 1
+    if bool(bad.any()):
+        found = t[bad].reshape(-1)[0].item()
+        raise LossregError(
+            f"{loss}: {name} must hold -1 or 1, found {found}; map {{0, 1}} labels with 2 * y - 1"
+        )
 
 
 def _num(x: float) -> str:

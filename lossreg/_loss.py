@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._checks import check_input_dtype, check_unit_interval
+from ._checks import check_input_dtype, check_sign, check_unit_interval
 from .errors import LossregError
 
 __all__ = ["Loss", "as_tensor_param", "promote_buffers"]
@@ -38,8 +38,8 @@ class Loss(nn.Module):
     - dtypes the kinds cannot hold are refused (complex always, integers for model outputs);
       binary and multilabel targets must lie in [0, 1] (one fused min/max);
     - under autocast, half inputs are computed in float32 and the loss is float32;
-    - an empty batch gives 0 (attached to the graph, zero gradient) unless ``reduction`` is
-      ``none``;
+    - an empty batch gives 0 (attached to the graph, zero gradient); with ``reduction: none``
+      zeros of the loss's output shape (empty for per-sample losses);
     - the function must return a tensor.
 
     >>> import torch.nn.functional as F
@@ -76,10 +76,11 @@ class Loss(nn.Module):
             for i, kind in enumerate(self._kinds)
             if kind == "binary_target" or (kind == "mode_target" and mode in _MODE_RANGED)
         )
+        self._signs = tuple(i for i, kind in enumerate(self._kinds) if kind == "sign")
         self._mode = mode if isinstance(mode, str) else None
         ignore = params.get("ignore_index")
         self._ignore = ignore if isinstance(ignore, int) else None
-        self._keep_empty = params.get("reduction") == "none"
+        self._keep_empty = params.get("reduction") == "none"  # empty batch: zeros, same shape
 
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         tensors = self._bind(args, kwargs)
@@ -89,6 +90,8 @@ class Loss(nn.Module):
                 check_input_dtype(name, self._arg(i), t, self._kinds[i] if self._kinds else None)
         for i in self._ranged:
             check_unit_interval(name, self._arg(i), tensors[i], self._mode, self._ignore)
+        for i in self._signs:
+            check_sign(name, self._arg(i), tensors[i])
         extra = {key: getattr(self, key) for key in self._tensor_params}
         device = tensors[0].device.type if tensors else "cpu"
         if torch.is_autocast_enabled(device):
@@ -105,8 +108,8 @@ class Loss(nn.Module):
                 f"{name}: the loss function returned {type(out).__name__}, not a tensor; "
                 "a loss must return a torch.Tensor"
             )
-        if tensors and tensors[0].numel() == 0 and not self._keep_empty:
-            out = _empty_batch_zero(out, tensors)
+        if tensors and tensors[0].numel() == 0:
+            out = _empty_batch_zero(out, tensors, self._keep_empty)
         return out
 
     def _arg(self, i: int) -> str:
@@ -178,14 +181,17 @@ class Loss(nn.Module):
         return ", ".join([self.loss_name, *shown])
 
 
-def _empty_batch_zero(out: torch.Tensor, tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """0 for an empty batch, in ``out``'s dtype, attached to every input that needs a gradient
-    (so ``backward()`` runs and gives zero, empty gradients), never the NaN of an empty mean."""
+def _empty_batch_zero(
+    out: torch.Tensor, tensors: tuple[torch.Tensor, ...], keep_shape: bool
+) -> torch.Tensor:
+    """0 for an empty batch (``out``'s shape with ``reduction: none``, else a scalar), in
+    ``out``'s dtype, attached to every input that needs a gradient (so ``backward()`` runs and
+    gives zero, empty gradients): never the NaN of an empty mean or uninitialised memory."""
     dtype = out.dtype if out.is_floating_point() else torch.get_default_dtype()
-    zero = torch.zeros((), dtype=dtype, device=out.device)
+    zero = torch.zeros(out.shape if keep_shape else (), dtype=dtype, device=out.device)
     for t in tensors:
         if t.requires_grad:
-            zero = zero + t.sum().to(dtype) * 0.0
+            zero = zero + (t * 0.0).sum().to(dtype)
     return zero
 
 

@@ -44,3 +44,10 @@ def _empty_batch(x: torch.Tensor, reduction: str) -> torch.Tensor:
     empty ``(0,)`` for ``none``. PyTorch's multi-margin kernels return uninitialised memory."""
     per_sample = x.sum(-1)
     return per_sample if reduction == "none" else per_sample.sum() * 0.0
+
+
+def _keep_nan(out: torch.Tensor, x: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``out`` plus 0 times each sample's input sum: a NaN score makes the loss NaN. PyTorch's
+    hinge kernels take max(0, NaN) = 0 and would report a finite loss for a NaN input."""
+    guard = x.detach().sum(-1) * 0.0
+    return out + (guard if reduction == "none" else guard.sum())

@@ -216,8 +216,13 @@ def ctc(
             )
     _check_ctc_targets(targets, target_lengths, batched, num_classes, blank, log_probs)
     (lp,) = upcast(log_probs)
+    if lp.numel() == 0:  # no samples (or T = 0): PyTorch refuses an empty log_probs
+        per_sample = lp.sum((0, -1)) if batched else lp.sum()
+        return (per_sample if reduction == "none" else per_sample.sum() * 0.0).to(log_probs.dtype)
     out = F.ctc_loss(lp, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
-    return out.to(log_probs.dtype)
+    # a NaN off every alignment path is never read by the kernel: make it reach the loss
+    guard = lp.detach().sum((0, -1)) * 0.0 if batched else lp.detach().sum() * 0.0
+    return (out + (guard if reduction == "none" else guard.sum())).to(log_probs.dtype)
 
 
 def _check_ctc_targets(  # type: ignore[no-untyped-def]

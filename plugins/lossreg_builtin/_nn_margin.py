@@ -19,7 +19,16 @@ from lossreg import (
 )
 
 from ._common import reduce, upcast
-from ._nn_common import REDUCTION, _as, _check_ndim, _check_weight, _empty_batch, _fail, _shape
+from ._nn_common import (
+    REDUCTION,
+    _as,
+    _check_ndim,
+    _check_weight,
+    _empty_batch,
+    _fail,
+    _keep_nan,
+    _shape,
+)
 
 # ------------------------------------------------------------------------- margin / ranking
 
@@ -113,7 +122,8 @@ def multilabel_margin(
     (x,) = upcast(input)
     if x.numel() == 0:
         return _empty_batch(x, reduction).to(input.dtype)
-    return _multilabel_margin_eager(x, target, reduction).to(input.dtype)
+    out = _multilabel_margin_eager(x, target, reduction)
+    return _keep_nan(out, x, reduction).to(input.dtype)
 
 
 # torch.compile's decomposition of this op sums padded target slots (after the first -1) as if
@@ -271,7 +281,7 @@ def multi_margin(
     out = F.multi_margin_loss(
         x, target, p=p, margin=margin, weight=_as(weight, x), reduction=reduction
     )
-    return out.to(input.dtype)
+    return _keep_nan(out, x, reduction).to(input.dtype)
 
 
 # ---------------------------------------------------------------------------------- triplets
