@@ -1,12 +1,72 @@
-"""Helpers shared by the built-in plugins (not part of the core: they know loss shapes)."""
+"""Helpers shared by the built-in plugins (not part of the core: they know loss shapes).
+
+:func:`options` is the one place a built-in functional checks its options: the option rules
+live in the loss's params model (docs/plugins.md, "Option rules"), and a functional called
+directly validates its keyword options through that model, so it refuses the same options
+with the same message as :func:`lossreg.build`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
 import torch
 
-from lossreg import LossregError
+from lossreg import ConfigError, LossregError, Params
+from lossreg._params import tensor_fields, validate_params
 
-__all__ = ["reduce", "upcast"]
+__all__ = ["options", "reduce", "upcast"]
+
+P = TypeVar("P", bound=Params)
+
+# Validated options by (model, options): a training loop calls a loss with the same options
+# every step, so the model validates each set once and later calls cost one dict lookup.
+_VALIDATED: dict[tuple[Any, ...], Params] = {}
+_MAX_CACHED = 1024
+# A tensor-valued option (e.g. a class weight) is validated as this placeholder: the model's
+# rules see that it is given; its values and shape are tensor checks, the functional's job.
+_GIVEN_TENSOR = (1.0,)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return ("<tensor>",)
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_frozen(v) for v in value))
+    return (type(value), value)  # the type too: 1, 1.0 and True hash alike
+
+
+def options(
+    model: type[P], name: str, given: Mapping[str, Any], skip: tuple[str, ...] = ("input", "target")
+) -> P:
+    """``given`` (a functional's keyword options; keys in ``skip`` are its tensor arguments
+    and are left out, so ``locals()`` at the top of a functional works) validated by
+    ``model``: the instance, with every default filled in, or a :class:`~lossreg.ConfigError`
+    worded as :func:`lossreg.build` words it.
+
+    >>> from lossreg_builtin.segmentation import DiceParams
+    >>> options(DiceParams, "dice", {"smooth": 0.0}).smooth
+    0.0
+    """
+    data = {k: v for k, v in given.items() if k not in skip}
+    key: tuple[Any, ...] | None = (model, *((k, _frozen(v)) for k, v in data.items()))
+    try:
+        hit = _VALIDATED.get(key)
+    except TypeError:  # an unhashable value (a dict, say): validate without caching
+        key, hit = None, None
+    if hit is None:
+        tensors = tensor_fields(model)
+        for k, v in data.items():
+            if k in tensors and isinstance(v, torch.Tensor):
+                data[k] = list(_GIVEN_TENSOR)
+        inst, problems = validate_params(model, data, loss=name)
+        if problems or inst is None:
+            raise ConfigError(problems)
+        hit = cast(Params, inst)
+        if key is not None and len(_VALIDATED) < _MAX_CACHED:
+            _VALIDATED[key] = hit
+    return cast(P, hit)  # validated by ``model`` (cached under it)
 
 
 def reduce(
