@@ -8,6 +8,7 @@ with the same message as :func:`lossreg.build`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
@@ -15,6 +16,7 @@ import torch
 
 from lossreg import ConfigError, LossregError, Params
 from lossreg._params import tensor_fields, validate_params
+from lossreg.errors import ConfigProblem
 
 __all__ = ["options", "reduce", "upcast"]
 
@@ -37,32 +39,41 @@ def _frozen(value: Any) -> Any:
     return (type(value), value)  # the type too: 1, 1.0 and True hash alike
 
 
-def options(
-    model: type[P], name: str, given: Mapping[str, Any], skip: tuple[str, ...] = ("input", "target")
-) -> P:
-    """``given`` (a functional's keyword options; keys in ``skip`` are its tensor arguments
-    and are left out, so ``locals()`` at the top of a functional works) validated by
-    ``model``: the instance, with every default filled in, or a :class:`~lossreg.ConfigError`
-    worded as :func:`lossreg.build` words it.
+def _shown(problem: ConfigProblem, tensors: dict[str, torch.Tensor]) -> ConfigProblem:
+    if not tensors or not isinstance(problem.value, dict):
+        return problem
+    return dataclasses.replace(problem, value={**problem.value, **tensors})
+
+
+def options(model: type[P], name: str, given: Mapping[str, Any], *, local: bool = False) -> P:
+    """``given`` (a functional's keyword options) validated by ``model``: the instance, with
+    every default filled in, or a :class:`~lossreg.ConfigError` worded as :func:`lossreg.build`
+    words it. ``local=True``: ``given`` is ``locals()`` at the top of a functional with an
+    explicit signature, whose keywords are the model's fields; the rest (the tensor
+    arguments) is left out.
 
     >>> from lossreg_builtin.segmentation import DiceParams
     >>> options(DiceParams, "dice", {"smooth": 0.0}).smooth
     0.0
     """
-    data = {k: v for k, v in given.items() if k not in skip}
+    fields = model.model_fields
+    data = {k: v for k, v in given.items() if not local or k in fields}
     key: tuple[Any, ...] | None = (model, *((k, _frozen(v)) for k, v in data.items()))
     try:
         hit = _VALIDATED.get(key)
     except TypeError:  # an unhashable value (a dict, say): validate without caching
         key, hit = None, None
     if hit is None:
-        tensors = tensor_fields(model)
-        for k, v in data.items():
-            if k in tensors and isinstance(v, torch.Tensor):
-                data[k] = list(_GIVEN_TENSOR)
-        inst, problems = validate_params(model, data, loss=name)
-        if problems or inst is None:
-            raise ConfigError(problems)
+        tensors = {
+            k: v
+            for k, v in data.items()
+            if k in tensor_fields(model) and isinstance(v, torch.Tensor)
+        }
+        inst, problems = validate_params(
+            model, {**data, **{k: list(_GIVEN_TENSOR) for k in tensors}}, loss=name
+        )
+        if problems or inst is None:  # a problem shows the tensor given, not the placeholder
+            raise ConfigError([_shown(p, tensors) for p in problems])
         hit = cast(Params, inst)
         if key is not None and len(_VALIDATED) < _MAX_CACHED:
             _VALIDATED[key] = hit
