@@ -213,3 +213,20 @@ def test_largest_float32_and_int64_still_build():
     lossreg.build("dice", smooth=3.4e38)
     lossreg.build("cross_entropy", ignore_index=-(2**63))
     lossreg.build("multi_margin", weight=[0.0, 1.0])
+
+
+# -- NaN and guidance in the overlap losses --------------------------------------------------
+@pytest.mark.parametrize("mode", ["binary", "multilabel", "multiclass"])
+def test_focal_tversky_nan_logit_is_nan(mode):
+    c = 1 if mode == "binary" else 3
+    x = torch.randn(2, c, 4, 4)
+    x[0, 0, 0, 0] = float("nan")
+    y = torch.randint(0, 3, (2, 4, 4)) if mode == "multiclass" else (torch.rand(2, c, 4, 4) > 0.5)
+    assert torch.isnan(lossreg.build("focal_tversky", mode=mode)(x, y.float() if c == 1 else y))
+
+
+@pytest.mark.parametrize("spec", ["0.5*dice + ce", "iou", "tversky", "combo"])
+def test_mode_shape_errors_suggest_the_mode(spec):
+    x, y = torch.randn(8, 4, 16, 16), torch.randint(0, 2, (8, 16, 16))
+    with pytest.raises(LossregError, match="mode binary takes .*set `mode: multiclass`"):
+        lossreg.build(spec)(x, y)

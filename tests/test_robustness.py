@@ -223,7 +223,6 @@ def _floating(xs):
 
 # -- known defects, in files being restructured by another helper (strict: a fix flips them)
 KNOWN_NAN = {
-    "focal_tversky": "live = gap > eps is false for NaN (segmentation.py)",
     "nll": "nll_loss reads only the target's entry (classification.py)",
     "zero_one": "argmax/threshold of NaN (classification.py)",
 }

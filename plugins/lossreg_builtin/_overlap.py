@@ -17,7 +17,6 @@ from lossreg import (
     check_floating,
     check_range,
     check_same_device,
-    check_same_shape,
 )
 
 from ._common import reduce, upcast
@@ -31,6 +30,21 @@ class _Prepared(NamedTuple):
     index: bool  # t holds class indices
     fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
     name: str = ""
+
+
+def _same_shape_in_mode(name: str, input: torch.Tensor, target: torch.Tensor, mode: str) -> None:
+    """check_same_shape, with the mode named and the mode the shapes fit suggested (``dice``
+    defaults to binary, so multiclass data usually arrives here)."""
+    if input.shape == target.shape:
+        return
+    shapes = f"input has shape {tuple(input.shape)} but target has shape {tuple(target.shape)}"
+    hint = ""
+    if input.dim() >= 2 and input.shape[1] > 1:
+        if target.shape == input.shape[:1] + input.shape[2:]:
+            hint = "; for class indices of shape (N, *) set `mode: multiclass`"
+        elif mode == "binary" and target.dim() == input.dim():
+            hint = "; for C > 1 channels set `mode: multilabel` (or `multiclass`)"
+    raise LossregError(f"{name}: {shapes}; mode {mode} takes a target of the input's shape{hint}")
 
 
 def _prepare(
@@ -55,7 +69,7 @@ def _prepare(
     fast = fusable and from_logits and ignore_index is None and not per_image and nonempty
     if mode == "binary":
         check_dims(name, "input", input, 1, "(N, 1, *) or (N, *)")
-        check_same_shape(name, input, target)
+        _same_shape_in_mode(name, input, target, mode)
         n, c = input.shape[0], 1
     else:
         check_dims(name, "input", input, 2, f"(N, C, *) in mode {mode}")
@@ -74,7 +88,7 @@ def _prepare(
                 f"{tuple(input.shape[:1] + input.shape[2:])} or probabilities of the input's shape"
             )
         else:
-            check_same_shape(name, input, target)
+            _same_shape_in_mode(name, input, target, mode)
     if classes is not None:
         bad = [k for k in classes if not 0 <= k < c]
         if bad:

@@ -310,8 +310,9 @@ def tversky(
 def _focal_tversky(stats: torch.Tensor, o: FocalTverskyParams) -> torch.Tensor:
     gap = 1 - _tversky_index(stats, o.alpha, o.beta, o.smooth, o.eps)
     # below the dtype's machine epsilon the loss is 0 with 0 gradient; the safe base is set
-    # before torch.where, as x^gamma's gradient at 0 would be inf (and inf * 0 = NaN)
-    live = gap > torch.finfo(gap.dtype).eps
+    # before torch.where, as x^gamma's gradient at 0 would be inf (and inf * 0 = NaN). Written
+    # as "not dead" so a NaN gap stays live and the loss is NaN, never 0.
+    live = ~(gap <= torch.finfo(gap.dtype).eps)
     base = torch.where(live, gap, torch.ones_like(gap))
     return torch.where(live, base**o.gamma, torch.zeros_like(gap))
 
