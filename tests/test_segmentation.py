@@ -246,7 +246,7 @@ def test_every_pixel_ignored_is_zero(name):
     x.requires_grad_(True)
     t = torch.full_like(x, IGNORE)
     out = FNS[name](x, t, ignore_index=IGNORE)
-    assert out.item() == (0.0 if name != "combo" else -0.5)  # combo: its minimum
+    assert out.item() == 0.0  # combo too: no element is loss 0, not its minimum
     (g,) = torch.autograd.grad(out, x)
     assert (g == 0).all()
     if name != "combo":
@@ -286,9 +286,9 @@ def test_empty_batch(name):
     for per_image in (False, True):
         for reduction in ("mean", "sum"):
             out = fn(x, torch.zeros(0, 1, 4, 4), per_image=per_image, reduction=reduction)
-            # combo's minimum -(1 - ce_ratio) for empty masks; no sample to average: 0
-            want = -0.5 if name == "combo" and not per_image else 0.0
-            assert out.item() == want
+            # one rule for every loss (ROBUSTNESS.md): no element, loss 0 (combo too, whose
+            # empty-mask value is otherwise its minimum -(1 - ce_ratio))
+            assert out.item() == 0.0
             (g,) = torch.autograd.grad(out, x)
             assert g.shape == x.shape
     assert fn(x, torch.zeros(0, 1, 4, 4), per_image=True, reduction="none").shape == (0, 1)

@@ -367,7 +367,9 @@ def _combo(stats: torch.Tensor, o: ComboParams) -> torch.Tensor:
     tp, ps, ts, bce_sum, count = stats.unbind(0)
     dsc = _score(2 * tp + o.smooth, ps + ts + o.smooth + o.eps, (ps + ts) <= 0)
     bce = bce_sum / count.clamp_min(1)  # counts are whole numbers; no element: WBCE term 0
-    return o.ce_ratio * bce - (1 - o.ce_ratio) * dsc
+    value = o.ce_ratio * bce - (1 - o.ce_ratio) * dsc
+    # no element at all (empty batch, every pixel ignored): 0 like every loss, not -(1 - ce_ratio)
+    return torch.where(count > 0, value, torch.zeros_like(value))
 
 
 def combo(
