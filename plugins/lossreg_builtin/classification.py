@@ -23,7 +23,8 @@ from lossreg import (
 )
 
 from ._common import options, reduce, upcast
-from ._focal import binary_focal, binary_focal_reduced, softmax_focal, softmax_focal_reduced
+from ._focal_sigmoid import binary_focal, binary_focal_reduced
+from ._focal_softmax import softmax_focal, softmax_focal_reduced
 
 Mode = Literal["binary", "multiclass", "multilabel"]
 REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (per element)")
