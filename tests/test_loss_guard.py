@@ -201,6 +201,12 @@ def test_margin_functionals_on_an_empty_batch(reduction):
         ({"name": "cross_entropy", "weight": [1e39, 1.0]}, "weight: .*overflows float32"),
         ({"name": "multi_margin", "weight": [0.0, 0.0, 0.0]}, "weight: .*all 0"),
         ({"name": "multilabel_soft_margin", "weight": [-1.0, 0.5]}, "weight: .*>= 0, found -1"),
+        ({"name": "cross_entropy", "weight": [0, 0, 0]}, "weight: .*all 0"),
+        ({"name": "cross_entropy", "weight": [-1, 0.5, 0.5]}, "weight: .*>= 0, found -1"),
+        ({"name": "nll", "weight": [0.0, 0.0]}, "weight: .*all 0"),
+        ({"name": "bce", "pos_weight": [-5]}, "pos_weight: .*>= 0, found -5"),
+        ({"name": "bce", "weight": [0.0]}, "weight: .*all 0"),
+        ({"name": "focal", "mode": "multiclass", "weight": [1, -1]}, "weight: .*>= 0"),
     ],
 )
 def test_meaningless_parameters_are_refused_at_build(spec, said):
@@ -230,3 +236,26 @@ def test_mode_shape_errors_suggest_the_mode(spec):
     x, y = torch.randn(8, 4, 16, 16), torch.randint(0, 2, (8, 16, 16))
     with pytest.raises(LossregError, match="mode binary takes .*set `mode: multiclass`"):
         lossreg.build(spec)(x, y)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nan_off_the_target_entry_reaches_nll_and_zero_one(reduction):
+    x = torch.randn(4, 3).log_softmax(1)
+    x[0, 1] = float("nan")  # not the target's entry: nll_loss never reads it
+    t = torch.tensor([0, 2, 1, 0])
+    out = lossreg.build("nll", reduction=reduction)(x, t)
+    assert torch.isnan(out).any() and (reduction != "none" or torch.isfinite(out[1:]).all())
+    assert torch.isnan(
+        lossreg.build("zero_one", mode="multiclass", reduction=reduction)(x, t)
+    ).any()
+
+
+def test_minus_inf_log_probabilities_stay_legitimate():
+    lp = torch.randn(6, 2, 3).log_softmax(2)
+    lp[:, :, 2] = -float("inf")  # class 2 impossible: log 0
+    out = lossreg.build("ctc")(
+        lp, torch.ones(2, 2, dtype=torch.long), torch.tensor([6, 6]), torch.tensor([2, 2])
+    )
+    assert torch.isfinite(out)
+    x = torch.tensor([[0.0, -float("inf")]])
+    assert torch.isfinite(lossreg.build("nll")(x, torch.tensor([0])))

@@ -221,11 +221,8 @@ def _floating(xs):
     return [i for i, x in enumerate(xs) if x.is_floating_point()]
 
 
-# -- known defects, in files being restructured by another helper (strict: a fix flips them)
-KNOWN_NAN = {
-    "nll": "nll_loss reads only the target's entry (classification.py)",
-    "zero_one": "argmax/threshold of NaN (classification.py)",
-}
+# -- known defects (strict xfail: a fix flips them); none left
+KNOWN_NAN: dict[str, str] = {}
 
 
 def _marked(known: dict[str, str]) -> list:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from lossreg import LossregError, TensorList, check_floating, check_range, check_same_shape
+from lossreg import LossregError, Weights, check_floating, check_range, check_same_shape
 
 from ._class_common import ClassificationParams, _shape
 from ._common import options, reduce, upcast
@@ -22,10 +22,10 @@ class BCEParams(ClassificationParams):
         description="input is logits (computed stably, as BCEWithLogitsLoss); false: "
         "probabilities in [0, 1] (as BCELoss)",
     )
-    weight: TensorList | None = Field(
+    weight: Weights | None = Field(
         None, description="rescaling weight, broadcast against the input's last dim (PyTorch's)"
     )
-    pos_weight: TensorList | None = Field(
+    pos_weight: Weights | None = Field(
         None,
         description="weight of the positive term, broadcast against the last dim; logits only",
     )

@@ -18,7 +18,7 @@ from lossreg import ConfigError, LossregError, Params
 from lossreg._params import tensor_fields, validate_params
 from lossreg.errors import ConfigProblem
 
-__all__ = ["options", "reduce", "upcast"]
+__all__ = ["nan_if_input_nan", "options", "reduce", "upcast"]
 
 P = TypeVar("P", bound=Params)
 
@@ -97,6 +97,24 @@ def reduce(
     if reduction == "none":
         return loss
     raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def nan_if_input_nan(
+    out: torch.Tensor, x: torch.Tensor, reduction: str | None, dim: int | None = None
+) -> torch.Tensor:
+    """``out``, NaN wherever ``x`` holds a NaN: per sample with ``reduction='none'`` (``x``
+    reduced over ``dim`` to ``out``'s shape), else the whole scalar. For kernels that read only
+    part of their input (a target's entry, an argmax, the hinge terms above the margin), which
+    would report a finite loss for a NaN input. ``-inf`` log-probabilities stay legitimate."""
+    bad = torch.isnan(x.detach())
+    if reduction == "none":
+        if dim is not None:
+            bad = bad.any(dim)
+        if bad.shape != out.shape:
+            bad = bad.any()
+    else:
+        bad = bad.any()
+    return torch.where(bad, torch.full_like(out, float("nan")), out)
 
 
 def upcast(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

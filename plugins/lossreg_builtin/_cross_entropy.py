@@ -10,7 +10,7 @@ from pydantic import Field
 from lossreg import (
     LossregError,
     Reduction,
-    TensorList,
+    Weights,
     check_dims,
     check_floating,
     check_same_shape,
@@ -25,12 +25,12 @@ from ._class_common import (
     _check_class_target,
     _class_weight,
 )
-from ._common import options, reduce, upcast
+from ._common import nan_if_input_nan, options, reduce, upcast
 
 
 # -- cross-entropy and NLL ------------------------------------------------------------------
 class CrossEntropyParams(ClassificationParams):
-    weight: TensorList | None = WEIGHT
+    weight: Weights | None = WEIGHT
     ignore_index: int = IGNORE
     label_smoothing: float = Field(
         0.0, ge=0, le=1, description="mix the target with the uniform distribution by this much"
@@ -71,7 +71,7 @@ def cross_entropy(
 
 
 class NLLParams(ClassificationParams):
-    weight: TensorList | None = WEIGHT
+    weight: Weights | None = WEIGHT
     ignore_index: int = IGNORE
 
 
@@ -104,7 +104,9 @@ def nll(
     (x,) = upcast(input)
     w = _class_weight("nll", weight, c, x)
     out = F.nll_loss(x, target, weight=w, ignore_index=ignore_index, reduction=reduction)
-    return _all_ignored_is_zero(out, target, ignore_index, reduction).to(input.dtype)
+    out = _all_ignored_is_zero(out, target, ignore_index, reduction)
+    # nll_loss reads only the target's entry: a NaN elsewhere must still reach the loss
+    return nan_if_input_nan(out, x, reduction, 1 if x.dim() > 1 else 0).to(input.dtype)
 
 
 # -- 0-1 loss ---------------------------------------------------------------------------------
@@ -148,4 +150,6 @@ def zero_one(
         check_same_shape("zero_one", x, target)
         wrong = (x > 0) != (target.detach() >= 0.5)
     (w,) = upcast(wrong.to(x.dtype))  # counts of half inputs summed in float32
-    return reduce(w, reduction, "zero_one").to(x.dtype)
+    out = reduce(w, reduction, "zero_one")
+    # a NaN score is neither right nor wrong: the loss is NaN, not a count that skips it
+    return nan_if_input_nan(out, x, reduction, 1 if mode == "multiclass" else None).to(x.dtype)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import torch
 from pydantic import Field, model_validator
 
-from lossreg import Reduction, TensorList, check_dims, check_floating, check_same_shape
+from lossreg import Reduction, Weights, check_dims, check_floating, check_same_shape
 
 from ._class_common import ClassificationParams, Mode, _check_class_target, _class_weight
 from ._common import options, reduce, upcast
@@ -30,7 +30,7 @@ class FocalParams(ClassificationParams):
         "`auto` (the default) is 0.25 there (torchvision's) and none in multiclass; null: no "
         "alpha weighting; a number is refused in multiclass (use weight)",
     )
-    weight: TensorList | None = Field(None, description="multiclass: per-class weight (C numbers)")
+    weight: Weights | None = Field(None, description="multiclass: per-class weight (C numbers)")
     ignore_index: int = Field(
         -100, description="multiclass: target index that adds nothing to the loss or its mean"
     )

@@ -9,6 +9,8 @@ from lossreg import (
     LossregError,
 )
 
+from ._common import nan_if_input_nan
+
 REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (see Shape:)")
 
 
@@ -47,7 +49,6 @@ def _empty_batch(x: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _keep_nan(out: torch.Tensor, x: torch.Tensor, reduction: str) -> torch.Tensor:
-    """``out`` plus 0 times each sample's input sum: a NaN score makes the loss NaN. PyTorch's
-    hinge kernels take max(0, NaN) = 0 and would report a finite loss for a NaN input."""
-    guard = x.detach().sum(-1) * 0.0
-    return out + (guard if reduction == "none" else guard.sum())
+    """A NaN score makes the loss NaN: PyTorch's hinge kernels take max(0, NaN) = 0 and would
+    report a finite loss for a NaN input."""
+    return nan_if_input_nan(out, x, reduction, -1)

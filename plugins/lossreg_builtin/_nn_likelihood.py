@@ -225,8 +225,11 @@ def ctc(
         return (per_sample if reduction == "none" else per_sample.sum() * 0.0).to(log_probs.dtype)
     out = F.ctc_loss(lp, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     # a NaN off every alignment path is never read by the kernel: make it reach the loss
-    guard = lp.detach().sum((0, -1)) * 0.0 if batched else lp.detach().sum() * 0.0
-    return (out + (guard if reduction == "none" else guard.sum())).to(log_probs.dtype)
+    # (a -inf log-probability is legitimate and stays as it is)
+    nan = torch.isnan(lp.detach()).any(-1).any(0) if batched else torch.isnan(lp.detach()).any()
+    if reduction != "none":
+        nan = nan.any()
+    return torch.where(nan, torch.full_like(out, float("nan")), out).to(log_probs.dtype)
 
 
 def _check_ctc_targets(  # type: ignore[no-untyped-def]
