@@ -8,13 +8,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pydantic
-import torch
 from pydantic import BaseModel
 from torch import nn
 
 from ._composite import CompositeLoss, parse_cached
 from ._expr import names, parse
-from ._loss import Loss, as_tensor_param, promote_buffers
+from ._loss import Loss, as_tensor_param, live_config, promote_buffers
 from ._params import Params, tensor_fields, validate_params
 from ._registry import LossInfo, LossRecord, Provider, make_record, registry
 from .errors import ConfigError, ConfigProblem, LossregError
@@ -402,28 +401,7 @@ def to_config(module: nn.Module) -> dict[str, Any]:
             f"to_config: {type(module).__name__} was not built by lossreg.build, so it has no spec"
         )
     copied: dict[str, Any] = _copy(config)
-    return _live(module, copied)
-
-
-def _live(module: nn.Module, config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with the tensor parameters the module holds now (after ``load_state_dict``
-    or an in-place edit), so ``build(to_config(m))`` equals ``m``."""
-    if "expr" in config:
-        terms = getattr(module, "terms", None)
-        for key, term_config in (config.get("terms") or {}).items():
-            if terms is not None and key in terms:
-                config["terms"][key] = _live(terms[key], term_config)
-        return config
-    for key, buf in module.named_buffers(recurse=False):
-        if key not in config or buf is None:
-            continue
-        now = buf.detach().cpu().reshape(-1)
-        was = config[key]
-        # unchanged (up to the float32 the config is built in, e.g. after .double()): keep the
-        # config's own numbers
-        if was is None or not torch.equal(now.float(), torch.tensor(was).float().reshape(-1)):
-            config[key] = now.double().tolist()
-    return config
+    return live_config(module, copied)
 
 
 def _copy(value: Any) -> Any:

@@ -12,7 +12,7 @@ from torch import nn
 from ._checks import check_input_dtype, check_sign, check_unit_interval
 from .errors import LossregError
 
-__all__ = ["Loss", "as_tensor_param", "promote_buffers"]
+__all__ = ["Loss", "as_tensor_param", "live_config", "promote_buffers"]
 
 
 def as_tensor_param(value: Any) -> torch.Tensor | None:
@@ -203,3 +203,24 @@ def promote_buffers(module: nn.Module, names: Iterable[str]) -> None:
         if isinstance(value, torch.Tensor) and key not in module._buffers:
             delattr(module, key)
             module.register_buffer(key, value)
+
+
+def live_config(module: nn.Module, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the tensor parameters the module holds now (after ``load_state_dict``
+    or an in-place edit), so ``build(to_config(m))`` equals ``m``."""
+    if "expr" in config:
+        terms = getattr(module, "terms", None)
+        for key, term_config in (config.get("terms") or {}).items():
+            if terms is not None and key in terms:
+                config["terms"][key] = live_config(terms[key], term_config)
+        return config
+    for key, buf in module.named_buffers(recurse=False):
+        if key not in config or buf is None:
+            continue
+        now = buf.detach().cpu().reshape(-1)
+        was = config[key]
+        # unchanged (up to the float32 the config is built in, e.g. after .double()): keep the
+        # config's own numbers
+        if was is None or not torch.equal(now.float(), torch.tensor(was).float().reshape(-1)):
+            config[key] = now.double().tolist()
+    return config

@@ -18,17 +18,9 @@ from lossreg import (
     check_same_shape,
 )
 
+from . import _nn_common as nn_common  # _empty_batch, _keep_nan: N = 0 and NaN fixes
 from ._common import options, reduce, upcast
-from ._nn_common import (
-    REDUCTION,
-    _as,
-    _check_ndim,
-    _check_weight,
-    _empty_batch,
-    _fail,
-    _keep_nan,
-    _shape,
-)
+from ._nn_common import REDUCTION, _as, _check_ndim, _check_weight, _fail, _shape
 
 # ------------------------------------------------------------------------- margin / ranking
 
@@ -124,9 +116,9 @@ def multilabel_margin(
             )
     (x,) = upcast(input)
     if x.numel() == 0:
-        return _empty_batch(x, reduction).to(input.dtype)
+        return nn_common._empty_batch(x, reduction).to(input.dtype)
     out = _multilabel_margin_eager(x, target, reduction)
-    return _keep_nan(out, x, reduction).to(input.dtype)
+    return nn_common._keep_nan(out, x, reduction).to(input.dtype)
 
 
 # torch.compile's decomposition of this op sums padded target slots (after the first -1) as if
@@ -284,11 +276,11 @@ def multi_margin(
     _check_weight(name, weight, input.shape[-1])
     (x,) = upcast(input)
     if x.numel() == 0:
-        return _empty_batch(x, reduction).to(input.dtype)
+        return nn_common._empty_batch(x, reduction).to(input.dtype)
     out = F.multi_margin_loss(
         x, target, p=p, margin=margin, weight=_as(weight, x), reduction=reduction
     )
-    return _keep_nan(out, x, reduction).to(input.dtype)
+    return nn_common._keep_nan(out, x, reduction).to(input.dtype)
 
 
 # ---------------------------------------------------------------------------------- triplets
