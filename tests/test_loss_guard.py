@@ -259,3 +259,13 @@ def test_minus_inf_log_probabilities_stay_legitimate():
     assert torch.isfinite(out)
     x = torch.tensor([[0.0, -float("inf")]])
     assert torch.isfinite(lossreg.build("nll")(x, torch.tensor([0])))
+
+
+def test_eval_shows_kl_div_a_true_divergence():
+    # `lossreg eval` fed kl_div random logits as "log-probabilities": a negative KL divergence
+    from lossreg.cli.synthetic import synth_call
+
+    for seed in range(3):
+        value, tensors, _ = synth_call(lossreg.build("kl_div"), seed=seed)
+        assert value >= 0, (seed, value)
+        assert torch.allclose(tensors["input"].exp().sum(1), torch.ones(()))

@@ -136,8 +136,9 @@ def _fit(
     """Find tensors ``module`` accepts, reusing those already in ``shared``; add them there."""
     route = dict(route or {a: a for a in args})
     errors = []
+    kinds = describe(to_config(module)["name"]).input_kinds or {}
     for kind in _order(module):
-        made = _MAKERS[kind](args, shape, gen)
+        made = _as_declared(_MAKERS[kind](args, shape, gen), kinds)
         tensors = {a: shared.get(route[a], made[a]) for a in args}
         try:
             with torch.no_grad():
@@ -152,6 +153,19 @@ def _fit(
         f"eval: could not make synthetic inputs for {what} ({to_config(module)['name']}) "
         f"with shape {shape}; tried " + "; ".join(errors)
     )
+
+
+def _as_declared(made: Tensors, kinds: Mapping[str, str]) -> Tensors:
+    """Make floating tensors what their declared kind says: (log-)probabilities over dim 1,
+    so e.g. ``kl_div`` is shown a true divergence (>= 0), not a number of random inputs."""
+    out = dict(made)
+    for arg, t in made.items():
+        dim = 1 if t.dim() > 1 else 0
+        if t.is_floating_point() and kinds.get(arg) == "log_probabilities":
+            out[arg] = t.log_softmax(dim)
+        elif t.is_floating_point() and kinds.get(arg) == "probabilities":
+            out[arg] = t.softmax(dim)
+    return out
 
 
 def describe_tensor(t: torch.Tensor) -> str:
