@@ -60,9 +60,10 @@ def options(model: type[P], name: str, given: Mapping[str, Any], *, local: bool 
     data = {k: v for k, v in given.items() if not local or k in fields}
     key: tuple[Any, ...] | None = (model, *((k, _frozen(v)) for k, v in data.items()))
     try:
-        hit = _VALIDATED.get(key)
+        hash(key)
     except TypeError:  # an unhashable value (a dict, say): validate without caching
-        key, hit = None, None
+        key = None
+    hit = None if key is None else _VALIDATED.get(key)
     if hit is None:
         tensors = {
             k: v

@@ -59,7 +59,9 @@ def _check_boxes(loss: str, input: torch.Tensor, target: torch.Tensor) -> None:
             )
 
 
-def _prepare(loss: str, input: torch.Tensor, target: torch.Tensor):  # type: ignore[no-untyped-def]
+def _prepare(
+    loss: str, input: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
     _check_boxes(loss, input, target)
     out_dtype = input.dtype if input.is_floating_point() else torch.float32
     work = torch.float64 if out_dtype == torch.float64 else torch.float32
@@ -74,7 +76,7 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, 1.0, den))
 
 
-def _inter_union(b1: torch.Tensor, b2: torch.Tensor):  # type: ignore[no-untyped-def]
+def _inter_union(b1: torch.Tensor, b2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x1, y1, x2, y2 = b1.unbind(-1)
     x1g, y1g, x2g, y2g = b2.unbind(-1)
     xi1, yi1 = torch.max(x1, x1g), torch.max(y1, y1g)
@@ -86,18 +88,20 @@ def _inter_union(b1: torch.Tensor, b2: torch.Tensor):  # type: ignore[no-untyped
     return inter, union
 
 
-def _enclosing(b1: torch.Tensor, b2: torch.Tensor):  # type: ignore[no-untyped-def]
+def _enclosing(
+    b1: torch.Tensor, b2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     x1, y1, x2, y2 = b1.unbind(-1)
     x1g, y1g, x2g, y2g = b2.unbind(-1)
     return torch.min(x1, x1g), torch.min(y1, y1g), torch.max(x2, x2g), torch.max(y2, y2g)
 
 
-def _iou(b1: torch.Tensor, b2: torch.Tensor, eps: float):  # type: ignore[no-untyped-def]
+def _iou(b1: torch.Tensor, b2: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     inter, union = _inter_union(b1, b2)
     return _ratio(inter, union + eps), union
 
 
-def _diou_loss(b1: torch.Tensor, b2: torch.Tensor, eps: float):  # type: ignore[no-untyped-def]
+def _diou_loss(b1: torch.Tensor, b2: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     iou, _ = _iou(b1, b2, eps)
     xc1, yc1, xc2, yc2 = _enclosing(b1, b2)
     diagonal_sq = (xc2 - xc1) ** 2 + (yc2 - yc1) ** 2 + eps

@@ -26,7 +26,7 @@ class regression:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("regression"), ("regression",)
         real2 = {"input": "real", "target": "real"}
         common = r("RegressionParams")
@@ -55,7 +55,7 @@ class classification:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("classification"), ("classification",)
         binary = {"input": "logits", "target": "binary_target"}
         by_mode = {"input": "logits", "target": "mode_target"}
@@ -90,7 +90,7 @@ class torch_nn:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r = _refs("torch_nn")
         cls, reg, metric = ("classification",), ("regression",), ("metric_learning",)
         sign2 = {"input": "real", "target": "sign"}
@@ -131,7 +131,7 @@ class segmentation:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("segmentation"), ("segmentation",)
         by_mode = {"input": "logits", "target": "mode_target"}
         register(
@@ -161,7 +161,7 @@ class lovasz:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("lovasz"), ("segmentation",)
         register(
             "lovasz_hinge", r("lovasz_hinge"), params=r("LovaszHingeParams"), tags=tags,
@@ -178,7 +178,7 @@ class detection:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("detection"), ("detection",)
         box, boxes = r("BoxParams"), {"input": "boxes", "target": "boxes"}
         register("box_iou", r("box_iou"), params=box, tags=tags, inputs=boxes)
