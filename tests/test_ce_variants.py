@@ -79,7 +79,7 @@ def mmseg_ohem_weight(seg_logit, seg_label, thresh, min_kept, ignore_index):
         tmp_seg_label = seg_label.clone().unsqueeze(1)
         tmp_seg_label[tmp_seg_label == ignore_index] = 0
         seg_prob = seg_prob.gather(1, tmp_seg_label).squeeze(1)
-        sort_prob, sort_indices = seg_prob[valid_mask].sort()
+        sort_prob, _sort_indices = seg_prob[valid_mask].sort()
         if sort_prob.numel() > 0:
             min_threshold = sort_prob[min(batch_kept, sort_prob.numel() - 1)]
         else:
