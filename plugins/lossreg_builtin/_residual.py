@@ -27,6 +27,9 @@ class Rho:
     value: Callable[..., torch.Tensor]
     deriv: Callable[..., torch.Tensor]
     params: tuple[float, ...] = ()
+    #: optional ``fused(d, scale, *params) -> (scale * sum(rho(d)), scale * rho'(d))`` that may
+    #: overwrite ``d`` (a fresh buffer): fewer passes and buffers than value + deriv
+    fused: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def __call__(self, d: torch.Tensor) -> torch.Tensor:
         return self.value(d, *self.params)
@@ -45,14 +48,17 @@ class _Residual(torch.autograd.Function):
         scale: float | None,
     ) -> torch.Tensor:
         d = x - y
-        loss = rho(d)
         ctx.rho, ctx.scale = rho, scale  # type: ignore[attr-defined]
         if scale is None:  # reduction none
             ctx.save_for_backward(x, y)
-            return loss
-        g = rho.grad(d).mul_(scale)  # d(reduced loss)/dx, computed while d is at hand
+            return rho(d)
+        if rho.fused is not None:
+            total, g = rho.fused(d, scale, *rho.params)
+        else:
+            total = rho(d).sum() * scale
+            g = rho.grad(d).mul_(scale)  # d(reduced loss)/dx, computed while d is at hand
         ctx.save_for_backward(x, y, g)
-        return loss.sum() * scale
+        return total
 
     @staticmethod
     def backward(  # type: ignore[override]

@@ -113,6 +113,54 @@ def _wing_grad(d: torch.Tensor, w: float, e: float) -> torch.Tensor:
     return torch.sign(d) * torch.where(a < w, w / (e + a), torch.ones_like(a))
 
 
+# -- fused value and gradient for mean/sum: d is overwritten, at most 3 more buffers ----------
+def _charbonnier_fused(
+    d: torch.Tensor, scale: float, c: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if c != 1.0:
+        d.div_(c)
+    h = torch.hypot(d, torch.ones((), dtype=d.dtype, device=d.device))  # sqrt(u^2 + 1)
+    a = d.abs()
+    v = torch.add(h, 1).reciprocal_().mul_(a)  # |u| / (h + 1)
+    total = torch.dot(a.reshape(-1), v.reshape(-1)) * scale
+    del a, v
+    return total, d.div_(h).mul_(scale / c)  # u / h
+
+
+def _cauchy_fused(d: torch.Tensor, scale: float, c: float) -> tuple[torch.Tensor, torch.Tensor]:
+    if c != 1.0:
+        d.div_(c)
+    s = torch.mul(d, d).mul_(0.5)
+    t = torch.add(s, 1)
+    total = s.log1p_().sum() * scale
+    del s
+    return total, torch.addcdiv(
+        torch.zeros((), dtype=d.dtype, device=d.device), d, t, value=scale / c, out=d
+    )
+
+
+def _geman_mcclure_fused(
+    d: torch.Tensor, scale: float, c: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if c != 1.0:
+        d.div_(c)
+    s = torch.mul(d, d).clamp_(max=torch.finfo(d.dtype).max)  # inf * 0 would be NaN below
+    r = torch.add(s, 4).reciprocal_()  # 1 / (u^2 + 4)
+    total = torch.dot(s.reshape(-1), r.reshape(-1)) * (2 * scale)
+    del s
+    return total, d.mul_(r).mul_(r).mul_(16 * scale / c)
+
+
+def _welsch_fused(d: torch.Tensor, scale: float, c: float) -> tuple[torch.Tensor, torch.Tensor]:
+    if c != 1.0:
+        d.div_(c)
+    s = torch.mul(d, d).mul_(-0.5)
+    g = torch.exp(s)
+    total = s.expm1_().sum() * -scale
+    del s
+    return total, torch.mul(d, g, out=d).mul_(scale / c)
+
+
 # -- the losses ------------------------------------------------------------------------------
 def charbonnier(
     input: torch.Tensor, target: torch.Tensor, *, scale: float = 1.0, reduction: str = "mean"
@@ -130,7 +178,9 @@ def charbonnier(
     tensor(1.2882)
     """
     _check("charbonnier", input, target)
-    return residual_loss(input, target, Rho(_charbonnier, _charbonnier_grad, (scale,)), reduction)
+    return residual_loss(
+        input, target, Rho(_charbonnier, _charbonnier_grad, (scale,), _charbonnier_fused), reduction
+    )
 
 
 def cauchy(
@@ -147,7 +197,9 @@ def cauchy(
     tensor(1.0551)
     """
     _check("cauchy", input, target)
-    return residual_loss(input, target, Rho(_cauchy, _cauchy_grad, (scale,)), reduction)
+    return residual_loss(
+        input, target, Rho(_cauchy, _cauchy_grad, (scale,), _cauchy_fused), reduction
+    )
 
 
 def geman_mcclure(
@@ -164,7 +216,7 @@ def geman_mcclure(
     tensor(0.8923)
     """
     _check("geman_mcclure", input, target)
-    rho = Rho(_geman_mcclure, _geman_mcclure_grad, (scale,))
+    rho = Rho(_geman_mcclure, _geman_mcclure_grad, (scale,), _geman_mcclure_fused)
     return residual_loss(input, target, rho, reduction)
 
 
@@ -183,7 +235,9 @@ def welsch(
     tensor(0.6912)
     """
     _check("welsch", input, target)
-    return residual_loss(input, target, Rho(_welsch, _welsch_grad, (scale,)), reduction)
+    return residual_loss(
+        input, target, Rho(_welsch, _welsch_grad, (scale,), _welsch_fused), reduction
+    )
 
 
 def log_cosh(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
