@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from lossreg import LossregError, Params, Reduction, TensorList, check_dims
 
 from .classification import _check_class_target, _class_weight
+from ._common import options
 
 __all__ = ["poly", "topk_ce"]
 
@@ -108,6 +109,7 @@ def topk_ce(
     >>> topk_ce(x, torch.tensor([0, 0, 0, 0]), k=50)
     tensor(1.4100)
     """
+    options(TopKParams, "topk_ce", locals(), local=True)
     name = "topk_ce"
     c = _indices(name, input, target, ignore_index)
     x = _work(input)
@@ -128,8 +130,6 @@ def topk_ce(
     total = kept.sum()
     if reduction == "mean":
         total = total / keep.sum().clamp(min=1)
-    elif reduction != "sum":
-        raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return total.to(input.dtype)
 
 
@@ -203,6 +203,7 @@ def poly(
     >>> poly(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0]))
     tensor(0.3261)
     """
+    options(PolyParams, "poly", locals(), local=True)
     name = "poly"
     c = _indices(name, input, target, ignore_index)
     x = _work(input)
@@ -224,8 +225,6 @@ def poly(
         return loss.to(input.dtype)
     if reduction == "sum":
         return loss.sum().to(input.dtype)
-    if reduction != "mean":
-        raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     norm = w_y.sum()
     return torch.where(norm > 0, loss.sum() / torch.where(norm > 0, norm, 1.0), 0 * loss.sum()).to(
         input.dtype

@@ -16,6 +16,7 @@ from pydantic import Field
 from lossreg import LossregError, Params, Reduction, check_dims, check_floating, check_same_shape
 
 from ._common import reduce
+from ._common import options
 
 __all__ = ["distribution_focal", "quality_focal", "varifocal"]
 
@@ -96,6 +97,7 @@ def varifocal(
     >>> varifocal(torch.tensor([[2.0, -1.0]]), torch.tensor([[0.8, 0.0]]))
     tensor(0.2193)
     """
+    options(VarifocalParams, "varifocal", locals(), local=True)
     _check_dense("varifocal", input, target)
     x, q = _work(input, target)
     bce = F.binary_cross_entropy_with_logits(x, q, reduction="none")
@@ -128,6 +130,7 @@ def quality_focal(
     >>> quality_focal(torch.tensor([[2.0, -1.0]]), torch.tensor([[0.8, 0.0]]))
     tensor(0.0130)
     """
+    options(QualityFocalParams, "quality_focal", locals(), local=True)
     _check_dense("quality_focal", input, target)
     x, q = _work(input, target)
     bce = F.binary_cross_entropy_with_logits(x, q, reduction="none")
@@ -161,6 +164,7 @@ def distribution_focal(
     >>> distribution_focal(torch.tensor([[0.0, 2.0, 1.0]]), torch.tensor([1.25]))
     tensor(0.6576)
     """
+    options(DistributionFocalParams, "distribution_focal", locals(), local=True)
     name = "distribution_focal"
     check_floating(name, "input", input)
     check_dims(name, "input", input, 1, "(*, n_bins)")

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from lossreg import LossregError, Params, check_dims, check_floating, check_same_shape
+from lossreg import Params, check_dims, check_floating, check_same_shape
+
+from ._common import options
 
 __all__ = ["kd_kl"]
 
@@ -54,15 +56,12 @@ def kd_kl(
     >>> kd_kl(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([[1.0, 1.0, 0.0]]), temperature=2.0)
     tensor(0.4908)
     """
+    options(KDParams, "kd_kl", locals(), local=True)
     name = "kd_kl"
     check_floating(name, "input", input)
     check_floating(name, "target", target)
     check_same_shape(name, input, target)
     check_dims(name, "input", input, 2, "(N, C, *) student logits")
-    if reduction not in ("batchmean", "mean", "sum", "none"):
-        raise LossregError(
-            f"{name}: reduction must be 'batchmean', 'mean', 'sum' or 'none', got {reduction!r}"
-        )
     dtype = input.dtype
     work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     t = float(temperature)

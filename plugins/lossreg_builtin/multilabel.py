@@ -11,6 +11,7 @@ from pydantic import Field
 from lossreg import Params, Reduction, check_dims, check_floating, check_range, check_same_shape
 
 from ._common import reduce
+from ._common import options
 
 __all__ = ["asymmetric"]
 
@@ -72,6 +73,7 @@ def asymmetric(
     >>> asymmetric(torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]]))
     tensor(0.0637)
     """
+    options(AsymmetricParams, "asymmetric", locals(), local=True)
     name = "asymmetric"
     check_floating(name, "input", input)
     check_dims(name, "input", input, 2, "(N, C, *) logits")

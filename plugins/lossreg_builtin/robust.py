@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 from lossreg import Params, Reduction, check_floating, check_same_shape
 
 from ._residual import Rho, residual_loss
+from ._common import options
 
 __all__ = ["cauchy", "charbonnier", "geman_mcclure", "log_cosh", "welsch", "wing"]
 
@@ -177,6 +178,7 @@ def charbonnier(
     >>> charbonnier(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 0.0]))
     tensor(1.2882)
     """
+    options(ScaledParams, "charbonnier", locals(), local=True)
     _check("charbonnier", input, target)
     return residual_loss(
         input, target, Rho(_charbonnier, _charbonnier_grad, (scale,), _charbonnier_fused), reduction
@@ -196,6 +198,7 @@ def cauchy(
     >>> cauchy(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 0.0]))
     tensor(1.0551)
     """
+    options(ScaledParams, "cauchy", locals(), local=True)
     _check("cauchy", input, target)
     return residual_loss(
         input, target, Rho(_cauchy, _cauchy_grad, (scale,), _cauchy_fused), reduction
@@ -215,6 +218,7 @@ def geman_mcclure(
     >>> geman_mcclure(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 0.0]))
     tensor(0.8923)
     """
+    options(ScaledParams, "geman_mcclure", locals(), local=True)
     _check("geman_mcclure", input, target)
     rho = Rho(_geman_mcclure, _geman_mcclure_grad, (scale,), _geman_mcclure_fused)
     return residual_loss(input, target, rho, reduction)
@@ -234,6 +238,7 @@ def welsch(
     >>> welsch(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 0.0]))
     tensor(0.6912)
     """
+    options(ScaledParams, "welsch", locals(), local=True)
     _check("welsch", input, target)
     return residual_loss(
         input, target, Rho(_welsch, _welsch_grad, (scale,), _welsch_fused), reduction
@@ -254,6 +259,7 @@ def log_cosh(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mea
     >>> log_cosh(torch.tensor([0.0, 1e4]), torch.tensor([1.0, 0.0]))
     tensor(4999.8701)
     """
+    options(ResidualParams, "log_cosh", locals(), local=True)
     _check("log_cosh", input, target)
     return residual_loss(input, target, Rho(_log_cosh, _log_cosh_grad), reduction)
 
@@ -292,5 +298,6 @@ def wing(
     >>> wing(torch.tensor([1.0, 20.0]), torch.tensor([0.0, 0.0]))
     tensor(15.9861)
     """
+    options(WingParams, "wing", locals(), local=True)
     _check("wing", input, target)
     return residual_loss(input, target, Rho(_wing, _wing_grad, (width, curvature)), reduction)
