@@ -15,8 +15,7 @@ from pydantic import Field
 
 from lossreg import LossregError, Params, Reduction, check_dims, check_floating, check_same_shape
 
-from ._common import reduce
-from ._common import options
+from ._common import options, reduce
 
 __all__ = ["distribution_focal", "quality_focal", "varifocal"]
 

@@ -10,8 +10,7 @@ from pydantic import Field
 
 from lossreg import Params, Reduction, check_dims, check_floating, check_range, check_same_shape
 
-from ._common import reduce
-from ._common import options
+from ._common import options, reduce
 
 __all__ = ["asymmetric"]
 

@@ -21,8 +21,8 @@ from pydantic import Field, model_validator
 
 from lossreg import Params, Reduction, check_floating, check_same_shape
 
-from ._residual import Rho, residual_loss
 from ._common import options
+from ._residual import Rho, residual_loss
 
 __all__ = ["cauchy", "charbonnier", "geman_mcclure", "log_cosh", "welsch", "wing"]
 
