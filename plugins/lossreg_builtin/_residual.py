@@ -87,6 +87,11 @@ def residual_loss(
     dtype = input.dtype
     work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     x, y = input.to(work), target.to(work)
+    if not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)):
+        loss = rho(x - y)  # no gradient wanted: the value alone
+        if reduction != "none":
+            loss = loss.sum() / max(loss.numel(), 1) if reduction == "mean" else loss.sum()
+        return loss.to(dtype)
     if reduction == "none":
         return _Residual.apply(x, y, rho, None).to(dtype)  # type: ignore[no-untyped-call, no-any-return]
     n = x.numel()
