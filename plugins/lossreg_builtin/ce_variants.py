@@ -10,8 +10,8 @@ from pydantic import Field, model_validator
 
 from lossreg import LossregError, Params, Reduction, TensorList, check_dims
 
+from ._class_common import _check_class_target, _class_weight
 from ._common import options
-from .classification import _check_class_target, _class_weight
 
 __all__ = ["poly", "topk_ce"]
 

@@ -8,10 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from lossreg.testing import Case
-
-
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+from tests.cases import reduce
 
 
 def mmdet_varifocal(pred, target, alpha=0.75, gamma=2.0, iou_weighted=True, reduction="mean"):
@@ -27,7 +24,7 @@ def mmdet_varifocal(pred, target, alpha=0.75, gamma=2.0, iou_weighted=True, redu
             target <= 0.0
         ).float()
     loss = F.binary_cross_entropy_with_logits(pred, target, reduction="none") * focal_weight
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 def mmdet_qfl_elementwise(pred, target, beta=2.0):
@@ -49,7 +46,7 @@ def mmdet_qfl_elementwise(pred, target, beta=2.0):
 
 def _qfl(pred, target, beta=2.0, reduction="mean"):
     # ours averages over elements; mmdet's mean is sum(dim=1).mean(), i.e. our sum / N
-    return _reduce(mmdet_qfl_elementwise(pred, target, beta), reduction)
+    return reduce(mmdet_qfl_elementwise(pred, target, beta), reduction)
 
 
 def mmdet_dfl(pred, label):
@@ -64,7 +61,7 @@ def mmdet_dfl(pred, label):
 
 
 def _dfl(pred, label, reduction="mean"):
-    return _reduce(mmdet_dfl(pred, label), reduction)
+    return reduce(mmdet_dfl(pred, label), reduction)
 
 
 def _dense(dtype, gen):

@@ -89,7 +89,8 @@ def eiou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
     ch = torch.max(y2, y2g) - torch.min(y1, y1g)
     rho_w2 = ((x2 - x1) - (x2g - x1g)) ** 2
     rho_h2 = ((y2 - y1) - (y2g - y1g)) ** 2
-    return _tv_reduce(diou_loss + rho_w2 / (cw**2 + eps) + rho_h2 / (ch**2 + eps), reduction)
+    loss = diou_loss + rho_w2 / (cw**2 + eps) + rho_h2 / (ch**2 + eps)
+    return reduce(loss, reduction, empty_mean="zero")
 
 
 def random_boxes(gen, *shape, dtype=torch.float64):

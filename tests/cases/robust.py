@@ -7,16 +7,13 @@ import math
 import torch
 
 from lossreg.testing import Case
+from tests.cases import reduce
 
 
 def _pair(dtype, gen, shape=(3, 5)):
     x = torch.randn(*shape, generator=gen, dtype=torch.float64) * 2
     y = torch.randn(*shape, generator=gen, dtype=torch.float64)
     return x.to(dtype), y.to(dtype)
-
-
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
 
 
 RHO = {
@@ -29,20 +26,20 @@ RHO = {
 
 def _barron(name):
     def reference(x, y, scale=1.0, reduction="mean"):
-        return _reduce(RHO[name]((x - y) / scale), reduction)
+        return reduce(RHO[name]((x - y) / scale), reduction)
 
     return reference
 
 
 def _log_cosh(x, y, reduction="mean"):
-    return _reduce(torch.log(torch.cosh(x - y)), reduction)  # moderate residuals: no overflow
+    return reduce(torch.log(torch.cosh(x - y)), reduction)  # moderate residuals: no overflow
 
 
 def _wing(x, y, width=10.0, curvature=2.0, reduction="mean"):
     # Feng et al. 2018, eq. 5
     a = (x - y).abs()
     c = width - width * math.log(1 + width / curvature)
-    return _reduce(torch.where(a < width, width * torch.log(1 + a / curvature), a - c), reduction)
+    return reduce(torch.where(a < width, width * torch.log(1 + a / curvature), a - c), reduction)
 
 
 CASES = {
