@@ -14,7 +14,19 @@ from typing import Any
 
 import lossreg
 
-__all__ = ["classification", "detection", "lovasz", "regression", "segmentation", "torch_nn"]
+__all__ = [
+    "ce_variants",
+    "classification",
+    "dense_detection",
+    "detection",
+    "distillation",
+    "lovasz",
+    "multilabel",
+    "regression",
+    "robust",
+    "segmentation",
+    "torch_nn",
+]
 
 
 def _refs(module: str) -> Callable[[str], Any]:
@@ -174,7 +186,7 @@ class lovasz:
 
 
 class detection:
-    """box_iou, giou, diou, ciou (:mod:`lossreg_builtin.detection`)."""
+    """box_iou, giou, diou, ciou, eiou (:mod:`lossreg_builtin.detection`)."""
 
     @staticmethod
     @lossreg.hookimpl
@@ -188,3 +200,84 @@ class detection:
         )  # fmt: skip
         register("diou", r("diou"), params=box, tags=tags, inputs=boxes)
         register("ciou", r("ciou"), params=box, tags=tags, inputs=boxes)
+        register("eiou", r("eiou"), params=box, tags=tags, inputs=boxes)
+
+
+class robust:
+    """charbonnier, cauchy, geman_mcclure, welsch, log_cosh, wing
+    (:mod:`lossreg_builtin.robust`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("robust"), ("regression",)
+        real2 = {"input": "real", "target": "real"}
+        for name in ("charbonnier", "cauchy", "geman_mcclure", "welsch"):
+            register(name, r(name), params=r("ScaledParams"), tags=tags, inputs=real2)
+        register("log_cosh", r("log_cosh"), params=r("ResidualParams"), tags=tags, inputs=real2)
+        register("wing", r("wing"), params=r("WingParams"), tags=tags, inputs=real2)
+
+
+class ce_variants:
+    """topk_ce, poly (:mod:`lossreg_builtin.ce_variants`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("ce_variants"), ("classification",)
+        indices = {"input": "logits", "target": "class_indices"}
+        register(
+            "topk_ce", r("topk_ce"), params=r("TopKParams"), aliases=("ohem_ce",), tags=tags,
+            inputs=indices,
+        )  # fmt: skip
+        register(
+            "poly", r("poly"), params=r("PolyParams"), aliases=("poly1",), tags=tags,
+            inputs=indices,
+        )  # fmt: skip
+
+
+class multilabel:
+    """asymmetric (:mod:`lossreg_builtin.multilabel`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        register(
+            "asymmetric", _refs("multilabel")("asymmetric"),
+            params=_refs("multilabel")("AsymmetricParams"), aliases=("asl",),
+            tags=("classification", "multilabel"),
+            inputs={"input": "logits", "target": "binary_target"},
+        )  # fmt: skip
+
+
+class distillation:
+    """kd_kl (:mod:`lossreg_builtin.distillation`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r = _refs("distillation")
+        register(
+            "kd_kl", r("kd_kl"), params=r("KDParams"), aliases=("distillation_kl",),
+            tags=("classification", "distillation"),
+            inputs={"input": "logits", "target": "logits"},
+        )  # fmt: skip
+
+
+class dense_detection:
+    """varifocal, quality_focal, distribution_focal (:mod:`lossreg_builtin.dense_detection`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("dense_detection"), ("detection",)
+        soft = {"input": "logits", "target": "binary_target"}
+        register("varifocal", r("varifocal"), params=r("VarifocalParams"), tags=tags, inputs=soft)
+        register(
+            "quality_focal", r("quality_focal"), params=r("QualityFocalParams"), tags=tags,
+            inputs=soft,
+        )  # fmt: skip
+        register(
+            "distribution_focal", r("distribution_focal"), params=r("DistributionFocalParams"),
+            tags=tags, inputs={"input": "logits", "target": "real"},
+        )  # fmt: skip
