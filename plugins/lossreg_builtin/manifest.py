@@ -14,7 +14,17 @@ from typing import Any
 
 import lossreg
 
-__all__ = ["classification", "detection", "lovasz", "regression", "segmentation", "torch_nn"]
+__all__ = [
+    "boundary",
+    "classification",
+    "detection",
+    "image",
+    "lovasz",
+    "regression",
+    "segmentation",
+    "skeleton",
+    "torch_nn",
+]
 
 
 def _refs(module: str) -> Callable[[str], Any]:
@@ -143,3 +153,62 @@ class detection:
         register("giou", r("giou"), params=box, aliases=("generalized_box_iou",), tags=tags)
         register("diou", r("diou"), params=box, tags=tags)
         register("ciou", r("ciou"), params=box, tags=tags)
+
+
+class boundary:
+    """boundary, hausdorff_dt, hausdorff_er (:mod:`lossreg_builtin.boundary`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("boundary"), ("segmentation",)
+        seg = {"input": "logits", "target": "mode_target"}
+        register(
+            "boundary", r("boundary"), params=r("BoundaryParams"), tags=tags,
+            inputs={"input": "logits", "target": "distance_map"},
+        )  # fmt: skip
+        register(
+            "hausdorff_dt", r("hausdorff_dt"), params=r("HausdorffDTParams"),
+            aliases=("hausdorff",), tags=tags, inputs=seg,
+        )  # fmt: skip
+        register(
+            "hausdorff_er", r("hausdorff_er"), params=r("HausdorffERParams"), tags=tags,
+            inputs=seg,
+        )  # fmt: skip
+
+
+class skeleton:
+    """cldice and the dice_cldice composite (:mod:`lossreg_builtin.skeleton`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("skeleton"), ("segmentation",)
+        register(
+            "cldice", r("cldice"), params=r("ClDiceParams"), tags=tags,
+            inputs={"input": "logits", "target": "mode_target"},
+        )  # fmt: skip
+        register(
+            "dice_cldice",
+            "0.5*dice + 0.5*cldice",
+            tags=tags,
+            summary="half dice, half clDice (binary, on logits), on one (N, 1, *spatial) "
+            "logit map",
+        )
+
+
+class image:
+    """ssim, total_variation (:mod:`lossreg_builtin.image`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("image"), ("image",)
+        register(
+            "ssim", r("ssim"), params=r("SSIMParams"), tags=tags,
+            inputs={"input": "real", "target": "real"},
+        )  # fmt: skip
+        register(
+            "total_variation", r("total_variation"), params=r("TVParams"), aliases=("tv",),
+            tags=tags, inputs={"input": "real"},
+        )  # fmt: skip
