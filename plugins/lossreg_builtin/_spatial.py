@@ -68,7 +68,7 @@ def dense(
             f"{name}: input must have shape (N, C, *spatial) with {dims} spatial dims, got "
             f"shape {tuple(input.shape)}"
         )
-    n, c = input.shape[:2]
+    c = input.shape[1]
     if mode == "binary" and c != 1:
         raise LossregError(
             f"{name}: mode binary takes input (N, 1, *spatial), got shape {tuple(input.shape)}; "

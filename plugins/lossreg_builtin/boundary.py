@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-import lossreg
 from lossreg import LossregError, check_floating, check_range, check_same_device
 from lossreg.distance import boundary_distance
 
@@ -208,4 +207,3 @@ def _cross(nd: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
             w[tuple(index)] = 1
     w[(1,) * nd] = 1
     return (w / (2 * nd + 1)).view(1, 1, *w.shape)
-

@@ -152,4 +152,3 @@ def total_variation(input: torch.Tensor, *, reduction: str = "mean") -> torch.Te
     elif reduction != "sum":
         raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return total.to(input.dtype)
-

@@ -192,8 +192,7 @@ class skeleton:
             "dice_cldice",
             "0.5*dice + 0.5*cldice",
             tags=tags,
-            summary="half dice, half clDice (binary, on logits), on one (N, 1, *spatial) "
-            "logit map",
+            summary="half dice, half clDice (binary, on logits), on one (N, 1, *spatial) logit map",
         )
 
 
