@@ -60,8 +60,6 @@ def dense(
     """Every check; then probabilities and a one-hot or float target, (N, C, *spatial)."""
     check_same_device(name, input, target)
     check_floating(name, "input", input)
-    if mode not in ("binary", "multiclass", "multilabel"):
-        raise LossregError(f"{name}: mode must be binary, multiclass or multilabel, got {mode!r}")
     dims = " or ".join(f"{d}" for d in spatial)
     if input.dim() - 2 not in spatial:
         raise LossregError(

@@ -18,7 +18,7 @@ from pydantic import Field
 from lossreg import LossregError, check_floating, check_range, check_same_device
 from lossreg.distance import boundary_distance
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 from ._spatial import SpatialParams, dense, select
 
 __all__ = ["boundary", "hausdorff_dt", "hausdorff_er"]
@@ -60,6 +60,7 @@ def boundary(
     Shape: input (N, C, *spatial), target phi of the same shape (every mode, multiclass
     included); ``reduction='none'`` gives (N, C).
 
+    >>> import lossreg
     >>> logits = torch.tensor([[[[2.0, -1.0, -3.0]]]])
     >>> phi = lossreg.signed_distance(torch.tensor([[[[1, 0, 0]]]]))
     >>> phi
@@ -67,12 +68,11 @@ def boundary(
     >>> boundary(logits, phi)
     tensor(0.1213)
     """
+    options(BoundaryParams, "boundary", locals(), local=True)
     name = "boundary"
     check_same_device(name, input, target)
     check_floating(name, "input", input)
     check_floating(name, "target (signed distance map)", target)
-    if mode not in ("binary", "multiclass", "multilabel"):
-        raise LossregError(f"{name}: mode must be binary, multiclass or multilabel, got {mode!r}")
     if input.dim() < 3:
         raise LossregError(
             f"{name}: input must have shape (N, C, *spatial), got shape {tuple(input.shape)}"
@@ -128,6 +128,7 @@ def hausdorff_dt(
     >>> hausdorff_dt(logits, mask)
     tensor(0.4066)
     """
+    options(HausdorffDTParams, "hausdorff_dt", locals(), local=True)
     name = "hausdorff_dt"
     p, t = dense(name, input, target, mode, from_logits, classes)
     n = p.shape[0]
@@ -171,6 +172,7 @@ def hausdorff_er(
     >>> hausdorff_er(logits, mask, k=3)
     tensor(0.0833)
     """
+    options(HausdorffERParams, "hausdorff_er", locals(), local=True)
     name = "hausdorff_er"
     p, t = dense(name, input, target, mode, from_logits, classes)
     if classes is not None:

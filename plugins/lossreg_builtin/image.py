@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from lossreg import LossregError, Params, Reduction, check_floating, check_same_shape
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 
 __all__ = ["ssim", "total_variation"]
 
@@ -77,6 +77,7 @@ def ssim(
     >>> ssim(x, x.flip(-1), window=3)
     tensor(0.0416)
     """
+    options(SSIMParams, "ssim", locals(), local=True)
     name = "ssim"
     check_same_shape(name, input, target)
     check_floating(name, "input", input)
@@ -125,8 +126,9 @@ def total_variation(input: torch.Tensor, *, reduction: str = "mean") -> torch.Te
     Shape: input (N, C, *spatial), 1 to 3 spatial dims; ``reduction='none'`` gives (N,).
 
     >>> total_variation(torch.tensor([[[[0.0, 1.0], [3.0, 1.0]]]]))
-    tensor(4.)
+    tensor(6.)
     """
+    options(TVParams, "total_variation", locals(), local=True)
     name = "total_variation"
     check_floating(name, "input", input)
     if not 3 <= input.dim() <= 5:
@@ -147,8 +149,4 @@ def total_variation(input: torch.Tensor, *, reduction: str = "mean") -> torch.Te
     for a in axes:
         m = x.shape[a] - 1
         total = total + F.l1_loss(x.narrow(a, 1, m), x.narrow(a, 0, m), reduction="sum")
-    if reduction == "mean":
-        total = total / n
-    elif reduction != "sum":
-        raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return total.to(input.dtype)
+    return (total / n if reduction == "mean" else total).to(input.dtype)

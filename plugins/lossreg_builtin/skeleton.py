@@ -9,6 +9,7 @@ from pydantic import Field
 
 from lossreg import Reduction
 
+from ._common import options
 from ._overlap import _reduce, _sync
 from ._spatial import SpatialParams, dense
 
@@ -119,6 +120,7 @@ def cldice(
     >>> cldice(logits, mask)
     tensor(0.0182)
     """
+    options(ClDiceParams, "cldice", locals(), local=True)
     name = "cldice"
     p, t = dense(name, input, target, mode, from_logits, classes)
     sp = soft_skeleton(p, iters)
