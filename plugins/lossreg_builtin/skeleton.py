@@ -68,9 +68,9 @@ def soft_skeleton(x: torch.Tensor, iters: int = 3) -> torch.Tensor:
     step (the reference computes it twice); the values are the reference's.
 
     >>> soft_skeleton(torch.tensor([[[[0., 1., 1., 1., 0.]] * 3]]), iters=1)
-    tensor([[[[0., 1., 1., 1., 0.],
+    tensor([[[[0., 0., 1., 0., 0.],
               [0., 0., 1., 0., 0.],
-              [0., 1., 1., 1., 0.]]]])
+              [0., 0., 1., 0., 0.]]]])
     """
     eroded = _erode(x)
     skel = F.relu(x - _dilate(eroded))
