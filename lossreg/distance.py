@@ -7,13 +7,15 @@ than inside one plugin; ``lossreg.signed_distance`` loads this module on first a
 
 Method. Squared distances are separable (Saito and Toriwaki 1994; Felzenszwalb and
 Huttenlocher 2012): along the last axis the 1-D distance to the nearest feature comes from one
-running max and one running min of feature positions; along each further axis
-``D(x) = min_s (G(x + s) + s^2)`` over integer shifts ``s``, taken one shift at a time over the
-whole batch (two shifted views, one add and one in-place minimum each). After the shifts
-``|s| < r`` every element whose value is at most ``r^2`` is final, since a farther candidate
-costs at least ``r^2``; the loop stops as soon as that holds everywhere. The result is exact
-(integer squared distances, exact in the working float type), and the work is a few whole-batch
-operations per unit of the largest distance in the batch, bounded by the axis length.
+running max from each end (log2(n) doubling steps); along each further axis
+``D(x) = min_s (G(x + s) + s^2)`` over integer shifts ``s``, taken one shift at a time over
+every line at once (two shifted views, one add and one in-place minimum each). After the
+shifts ``|s| < r`` every element whose value is at most ``r^2`` is final, since a farther
+candidate costs at least ``r^2``: lines whose elements are all final drop out (the rest are
+gathered into a smaller tensor), and the loop stops when none is left. The result is exact
+(integer squared distances, exact in the working float type); the number of shifts is the
+largest distance in the batch (at most the axis length), and the late shifts run on the few
+lines that need them.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ def boundary_distance(mask: torch.Tensor, dtype: torch.dtype | None = None) -> t
     pos, out_dtype = _check_mask("boundary_distance", mask)
     with torch.no_grad():
         outside, inside, valid = _two_sided(pos, dtype or out_dtype)
-        return torch.where(pos, inside, outside).masked_fill_(~valid, 0)
+        field = torch.where(pos, inside, outside, out=outside)  # elementwise: may alias
+        return field.masked_fill_(~valid, 0)
 
 
 # -- internals ------------------------------------------------------------------------------
@@ -145,7 +148,7 @@ def _two_sided(
     # a slice without features is left out of the search (it would run every shift); 0 there
     both[~has] = True
     d2 = _squared_edt(both, _work_dtype(tuple(spatial)))
-    d = d2.to(dtype).sqrt().reshape(2, n, c, *spatial)
+    d = (d2.sqrt_() if d2.dtype == dtype else d2.to(dtype).sqrt_()).reshape(2, n, c, *spatial)
     view = valid.view(n, c, *[1] * len(spatial)).expand(pos.shape)
     return d[0], d[1], view
 
@@ -173,8 +176,10 @@ def _squared_edt(feature: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     up = torch.arange(n, device=feature.device, dtype=dtype) + big
     down = up.flip(0)
     left = _running_max(feature * up, 1)  # big + index of the nearest feature at or before
-    right = _running_max(feature * down, -1)  # the same from the other end
-    d = torch.minimum(up - left, down - right)
+    d = left.neg_().add_(up)  # in place: the first pass holds three buffers at most
+    right = _running_max(feature * down, -1).neg_().add_(down)  # the same from the other end
+    torch.minimum(d, right, out=d)
+    del right
     d2 = d.square_()
     for axis in range(1, nd):
         d2 = _envelope(d2, axis)
@@ -199,18 +204,38 @@ def _running_max(a: torch.Tensor, direction: int) -> torch.Tensor:
 
 
 def _envelope(g: torch.Tensor, axis: int) -> torch.Tensor:
-    """min over integer shifts s of g(x + s) + s^2 along ``axis``, stopping once exact: the
-    shifts needed are those with s^2 below the largest value, re-read at powers of two."""
-    n = g.shape[axis]
+    """min over integer shifts s of g(x + s) + s^2 along ``axis``, stopping once exact."""
+    moved = g.movedim(axis, -1)
+    lines = _envelope_lines(moved.reshape(-1, moved.shape[-1]).contiguous())
+    return lines.view(moved.shape).movedim(-1, axis)
+
+
+def _envelope_lines(g: torch.Tensor) -> torch.Tensor:
+    """The envelope along the rows of ``g`` (L, n). After the shifts |s| < r a row whose
+    largest value is at most r^2 is final (a farther candidate costs at least r^2). At every
+    power of two the rows still open are counted, and when they are fewer than half they
+    are gathered into a smaller tensor: the far-from-everything rows, the ones that need many
+    shifts, are usually few, so the late shifts cost a fraction of the early ones."""
+    n = g.shape[1]
     out = g.clone()
-    s, top = 1, math.inf
-    while s < n and s * s < top:
-        if s & (s - 1) == 0:  # a power of two: the largest value so far bounds what is left
-            top = float(out.max())
-            if s * s >= top:
+    cur_out, cur_g, rows = out, g, None  # rows: the open rows' indices into out
+    s = 1
+    while s < n:
+        if s & (s - 1) == 0:  # a power of two
+            open_ = cur_out.amax(1) > s * s
+            count = int(open_.sum())
+            if count == 0:
                 break
-        head, tail = out.narrow(axis, 0, n - s), out.narrow(axis, s, n - s)
-        torch.minimum(head, g.narrow(axis, s, n - s) + s * s, out=head)
-        torch.minimum(tail, g.narrow(axis, 0, n - s) + s * s, out=tail)
+            if count <= cur_out.shape[0] // 2:
+                if rows is not None:
+                    out[rows] = cur_out
+                keep = open_.nonzero().squeeze(1)
+                rows = keep if rows is None else rows[keep]
+                cur_out, cur_g = cur_out[keep], cur_g[keep]
+        head, tail = cur_out[:, : n - s], cur_out[:, s:]
+        torch.minimum(head, cur_g[:, s:] + s * s, out=head)
+        torch.minimum(tail, cur_g[:, : n - s] + s * s, out=tail)
         s += 1
+    if rows is not None:
+        out[rows] = cur_out
     return out
