@@ -213,16 +213,19 @@ def _envelope(g: torch.Tensor, axis: int) -> torch.Tensor:
 def _envelope_lines(g: torch.Tensor) -> torch.Tensor:
     """The envelope along the rows of ``g`` (L, n). After the shifts |s| < r a row whose
     largest value is at most r^2 is final (a farther candidate costs at least r^2). At every
-    power of two the rows still open are counted, and when they are fewer than half they
-    are gathered into a smaller tensor: the far-from-everything rows, the ones that need many
+    power of two and every 8th shift the rows still open are counted, and when they are
+    fewer than half they are gathered into a smaller tensor: the far-from-everything rows, the ones that need many
     shifts, are usually few, so the late shifts cost a fraction of the early ones."""
     n = g.shape[1]
     out = g.clone()
     cur_out, cur_g, rows = out, g, None  # rows: the open rows' indices into out
-    s = 1
-    while s < n:
-        if s & (s - 1) == 0:  # a power of two
-            open_ = cur_out.amax(1) > s * s
+    scratch: torch.Tensor | None = None
+    s, top = 1, math.inf
+    while s < n and s * s < top:
+        if s & (s - 1) == 0 or s % 8 == 0:  # a power of two, or every 8th shift
+            largest = cur_out.amax(1)
+            top = float(largest.max())  # no shift s with s^2 >= top can improve anything
+            open_ = largest > s * s
             count = int(open_.sum())
             if count == 0:
                 break
@@ -232,9 +235,12 @@ def _envelope_lines(g: torch.Tensor) -> torch.Tensor:
                 keep = open_.nonzero().squeeze(1)
                 rows = keep if rows is None else rows[keep]
                 cur_out, cur_g = cur_out[keep], cur_g[keep]
-        head, tail = cur_out[:, : n - s], cur_out[:, s:]
-        torch.minimum(head, cur_g[:, s:] + s * s, out=head)
-        torch.minimum(tail, cur_g[:, : n - s] + s * s, out=tail)
+        if scratch is None or scratch.shape != cur_g.shape:
+            # one buffer for g + s^2, reused: a fresh temporary per shift costs page faults
+            scratch = torch.empty_like(cur_g)
+        head, tail, tmp = cur_out[:, : n - s], cur_out[:, s:], scratch[:, : n - s]
+        torch.minimum(head, torch.add(cur_g[:, s:], s * s, out=tmp), out=head)
+        torch.minimum(tail, torch.add(cur_g[:, : n - s], s * s, out=tmp), out=tail)
         s += 1
     if rows is not None:
         out[rows] = cur_out
