@@ -214,8 +214,9 @@ def _envelope_lines(g: torch.Tensor) -> torch.Tensor:
     """The envelope along the rows of ``g`` (L, n). After the shifts |s| < r a row whose
     largest value is at most r^2 is final (a farther candidate costs at least r^2). At every
     power of two and every 8th shift the rows still open are counted, and when they are
-    fewer than half they are gathered into a smaller tensor: the far-from-everything rows, the ones that need many
-    shifts, are usually few, so the late shifts cost a fraction of the early ones."""
+    fewer than half they are gathered into a smaller tensor: the far-from-everything rows,
+    the ones that need many shifts, are usually few, so the late shifts cost a fraction of
+    the early ones."""
     n = g.shape[1]
     out = g.clone()
     cur_out, cur_g, rows = out, g, None  # rows: the open rows' indices into out

@@ -6,10 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lossreg.testing import Case
-
-
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+from tests.cases import reduce
 
 
 def brute_distance(mask):
@@ -50,7 +47,7 @@ def _dense_target(t, c, mode):
 
 def ref_boundary(x, phi, *, mode="binary", from_logits=True, classes=None, reduction="mean"):
     loss = (_probs(x, mode) * phi.double()).mean((2, 3))
-    return _reduce(loss if classes is None else loss[:, classes], reduction)
+    return reduce(loss if classes is None else loss[:, classes], reduction)
 
 
 def ref_hausdorff_dt(
@@ -60,7 +57,7 @@ def ref_hausdorff_dt(
     t = _dense_target(t, x.shape[1], mode)
     w = brute_distance(p > 0.5) ** alpha + brute_distance(t > 0.5) ** alpha
     loss = ((p - t) ** 2 * w).mean((2, 3))
-    return _reduce(loss if classes is None else loss[:, classes], reduction)
+    return reduce(loss if classes is None else loss[:, classes], reduction)
 
 
 def _cross_mean(b):
@@ -85,7 +82,7 @@ def ref_hausdorff_er(
         e = torch.where(hi > lo, (e - lo) / torch.where(hi > lo, hi - lo, 1.0), e)
         total = total + e * (i + 1) ** alpha
         bound = e
-    return _reduce(total if classes is None else total[:, classes], reduction)
+    return reduce(total if classes is None else total[:, classes], reduction)
 
 
 def boundary_inputs(dtype, gen):

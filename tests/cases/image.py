@@ -7,10 +7,7 @@ import math
 import torch
 
 from lossreg.testing import Case
-
-
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+from tests.cases import reduce
 
 
 def ref_ssim(x, y, *, window=11, sigma=1.5, data_range=1.0, k1=0.01, k2=0.03, reduction="mean"):
@@ -30,13 +27,13 @@ def ref_ssim(x, y, *, window=11, sigma=1.5, data_range=1.0, k1=0.01, k2=0.03, re
     vx, vy, cxy = local(x * x) - mx**2, local(y * y) - my**2, local(x * y) - mx * my
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     m = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return _reduce(1 - m.flatten(1).mean(1), reduction)
+    return reduce(1 - m.flatten(1).mean(1), reduction)
 
 
 def ref_tv(x, reduction="mean"):
     x = x.double()
     per = sum(torch.diff(x, dim=d).abs().flatten(1).sum(1) for d in range(2, x.dim()))
-    return _reduce(per, reduction)
+    return reduce(per, reduction)
 
 
 def image_pair(dtype, gen):

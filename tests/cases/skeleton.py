@@ -6,11 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from lossreg.testing import Case
+from tests.cases import reduce
 from tests.cases.segmentation import binary_inputs, ref_dice
-
-
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
 
 
 def _shifts(x, fill, offsets):
@@ -58,7 +55,7 @@ def ref_cldice(
     tprec = ((sp * t).sum(dims) + smooth) / (sp.sum(dims) + smooth)
     tsens = ((st * p).sum(dims) + smooth) / (st.sum(dims) + smooth)
     loss = 1 - 2 * tprec * tsens / (tprec + tsens + eps)
-    return _reduce(loss if classes is None else loss[..., classes], reduction)
+    return reduce(loss if classes is None else loss[..., classes], reduction)
 
 
 def ref_dice_cldice(x, t):
