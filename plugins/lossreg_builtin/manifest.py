@@ -15,16 +15,19 @@ from typing import Any
 import lossreg
 
 __all__ = [
+    "boundary",
     "ce_variants",
     "classification",
     "dense_detection",
     "detection",
     "distillation",
+    "image",
     "lovasz",
     "multilabel",
     "regression",
     "robust",
     "segmentation",
+    "skeleton",
     "torch_nn",
 ]
 
@@ -280,4 +283,62 @@ class dense_detection:
         register(
             "distribution_focal", r("distribution_focal"), params=r("DistributionFocalParams"),
             tags=tags, inputs={"input": "logits", "target": "real"},
+        )  # fmt: skip
+
+
+class boundary:
+    """boundary, hausdorff_dt, hausdorff_er (:mod:`lossreg_builtin.boundary`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("boundary"), ("segmentation",)
+        seg = {"input": "logits", "target": "mode_target"}
+        register(
+            "boundary", r("boundary"), params=r("BoundaryParams"), tags=tags,
+            inputs={"input": "logits", "target": "distance_map"},
+        )  # fmt: skip
+        register(
+            "hausdorff_dt", r("hausdorff_dt"), params=r("HausdorffDTParams"),
+            aliases=("hausdorff",), tags=tags, inputs=seg,
+        )  # fmt: skip
+        register(
+            "hausdorff_er", r("hausdorff_er"), params=r("HausdorffERParams"), tags=tags,
+            inputs=seg,
+        )  # fmt: skip
+
+
+class skeleton:
+    """cldice and the dice_cldice composite (:mod:`lossreg_builtin.skeleton`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("skeleton"), ("segmentation",)
+        register(
+            "cldice", r("cldice"), params=r("ClDiceParams"), tags=tags,
+            inputs={"input": "logits", "target": "mode_target"},
+        )  # fmt: skip
+        register(
+            "dice_cldice",
+            "0.5*dice + 0.5*cldice",
+            tags=tags,
+            summary="half dice, half clDice (binary, on logits), on one (N, 1, *spatial) logit map",
+        )
+
+
+class image:
+    """ssim, total_variation (:mod:`lossreg_builtin.image`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("image"), ("image",)
+        register(
+            "ssim", r("ssim"), params=r("SSIMParams"), tags=tags,
+            inputs={"input": "real", "target": "real"},
+        )  # fmt: skip
+        register(
+            "total_variation", r("total_variation"), params=r("TVParams"), aliases=("tv",),
+            tags=tags, inputs={"input": "real"},
         )  # fmt: skip
