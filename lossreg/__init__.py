@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._composite import CompositeLoss
     from ._loss import Loss
     from ._params import Params, Reduction, TensorList, Weights
+    from .distance import signed_distance
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,7 @@ _LAZY = {
     "Reduction": "._params",
     "TensorList": "._params",
     "Weights": "._params",
+    "signed_distance": ".distance",
 }
 
 
@@ -99,5 +101,6 @@ __all__ = [
     "hookimpl",
     "lazy",
     "register",
+    "signed_distance",
     "to_config",
 ]
