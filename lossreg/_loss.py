@@ -101,6 +101,13 @@ class Loss(nn.Module):
                 out = self.fn(*tensors, **extra, **self.params)
             if isinstance(out, torch.Tensor) and out.dtype in _HALF:
                 out = out.float()
+        elif tensors and tensors[0].numel() == 0:
+            try:
+                out = self.fn(*tensors, **extra, **self.params)
+            except LossregError:
+                raise
+            except RuntimeError:  # a kernel that refuses empty input: the rule gives the value
+                out = tensors[0].new_zeros((0,)) if self._keep_empty else tensors[0].sum()
         else:
             out = self.fn(*tensors, **extra, **self.params)
         if not isinstance(out, torch.Tensor):

@@ -107,21 +107,26 @@ class Layout:
 
 def _layouts(n: int, mode: str | None) -> list[Layout]:
     c = 1 if mode == "binary" else C
+    hw = 12  # windowed losses (ssim) need 11 pixels a side
     return [
-        Layout("dense", (n, c, 4, 4), (n, 4, 4)),
+        Layout("dense", (n, c, hw, hw), (n, hw, hw)),
+        Layout("dense-1", (n, 1, hw, hw), (n, hw, hw)),  # composites of binary-default terms
         Layout("rows", (n, C), (n,), (n,)),
         Layout("rows-same", (n, C), (n, C)),
         Layout("vector", (n,), (n,)),
+        Layout("bins", (n, C), (n,)),  # (*, n_bins) scores, a real target in [0, n_bins - 1]
     ]
 
 
-def _tensor(kind: str, shape, layout: Layout, gen: torch.Generator, mode: str | None):
+def _tensor(kind: str, shape, layout: Layout, gen: torch.Generator, mode: str | None, first=True):
     def rand(*s):
         return torch.rand(*s, generator=gen)
 
     def randn(*s):
         return torch.randn(*s, generator=gen)
 
+    if kind == "real" and not first and layout.name == "bins":
+        return rand(layout.indices) * (shape[-1] - 1)
     if kind in ("logits", "real", "distance_map"):
         return randn(shape)
     if kind == "probabilities":
@@ -159,7 +164,7 @@ def _make(name: str, kinds: dict[str, str], layout: Layout, mode, seed: int):
                 out.append(torch.full((n,), t if arg.startswith("input") else s))
         return tuple(out)
     shape = (layout.dense[0], 4) if "boxes" in kinds.values() else layout.dense
-    return tuple(_tensor(k, shape, layout, gen, mode) for k in kinds.values())
+    return tuple(_tensor(k, shape, layout, gen, mode, i == 0) for i, k in enumerate(kinds.values()))
 
 
 def _build(name: str, mode, **params):
