@@ -133,7 +133,7 @@ def check_class_indices(
 
 #: kinds whose tensors hold real numbers computed by a model: floating point only
 FLOAT_KINDS = frozenset(
-    {"logits", "probabilities", "log_probabilities", "real", "variance", "boxes", "distance_map"}
+    {"logits", "probabilities", "log_probabilities", "real", "variance", "distance_map"}
 )
 
 
@@ -190,13 +190,14 @@ def check_unit_interval(
     in_mode = f" in mode {mode!r}" if mode else ""
     if lo != lo or hi != hi:  # NaN
         raise LossregError(f"{loss}: {name} contains NaN; targets{in_mode} must lie in [0, 1]")
-    found = f"[{_num(lo)}, {_num(hi)}]"
+    bad = hi if hi > 1.0 else lo
+    found = f"{_num(bad)} (values span [{_num(lo)}, {_num(hi)}])"
     if hi == 255.0 and lo >= 0.0:
         fix = f"a {{0, 255}} image mask: divide it by 255 ({name} / 255)"
     elif lo >= 0.0 and not t.is_floating_point():
         fix = "class indices: use `mode: multiclass` (or a loss for class indices)"
     else:
-        fix = "rescale it to [0, 1] (class indices need `mode: multiclass`)"
+        fix = "soft: rescale or clamp it into [0, 1] (class indices need `mode: multiclass`)"
     raise LossregError(
         f"{loss}: {name} values must lie in [0, 1]{in_mode}, found {found}; if it is {fix}"
     )

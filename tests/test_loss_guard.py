@@ -82,7 +82,7 @@ def test_255_mask_is_refused_with_the_fix(name):
         lossreg.build(name)(X, MASK255)
     msg = str(err.value)
     assert msg.startswith(f"{name}: target values must lie in [0, 1]"), msg
-    assert "found [0, 255]" in msg and "divide it by 255" in msg
+    assert "found 255 (values span [0, 255])" in msg and "divide it by 255" in msg
 
 
 @pytest.mark.parametrize("bad", [2.0, -1.0])
@@ -97,7 +97,7 @@ def test_soft_targets_outside_unit_interval_are_refused(name, bad):
 def test_multilabel_mode_checks_and_multiclass_mode_names_the_mode():
     x = torch.randn(2, 3, 4, 4)
     y = torch.randint(0, 3, (2, 3, 4, 4))
-    with pytest.raises(LossregError, match="in mode 'multilabel', found \\[0, 2\\].*multiclass"):
+    with pytest.raises(LossregError, match="in mode 'multilabel', found 2 .*multiclass"):
         lossreg.build("dice", mode="multilabel")(x, y)
     lossreg.build("dice", mode="multiclass")(x, y[:, 0])  # class indices: no [0, 1] check
 
