@@ -34,7 +34,12 @@ class Provider:
 
 @dataclass(frozen=True)
 class LossInfo:
-    """What :func:`lossreg.describe` tells about a loss."""
+    """What :func:`lossreg.describe` tells about a loss: everything a renderer needs.
+
+    A preset's ``summary``, ``doc``, ``inputs``, ``input_kinds`` and ``factory`` are its
+    base's (following presets of presets) unless it has its own; ``spec`` is a preset's
+    mapping or a composite's config (``None`` for functions and modules).
+    """
 
     name: str
     aliases: tuple[str, ...]
@@ -50,6 +55,9 @@ class LossInfo:
     doc: str = ""
     #: each tensor argument's declared kind (``lossreg._inputs.INPUT_KINDS``); None if undeclared
     input_kinds: Mapping[str, str] | None = None
+    spec: Mapping[str, Any] | None = None
+    #: the registered function or module class (a preset's base's); None for composites
+    factory: Any = None
 
 
 @dataclass
@@ -170,11 +178,20 @@ class Registry:
                 self._records[rec.name] = full
             return full
 
+    def chain(self, rec: LossRecord) -> list[LossRecord]:
+        """``rec`` and, for a preset, each record it stands on, down to its base (the last:
+        a function, module or composite). The one place presets are resolved."""
+        out = [rec]
+        while out[-1].kind == "preset":
+            name = out[-1].spec["name"]
+            out.append(self.lookup(name, where=f" (base of preset {out[-1].name!r})"))
+            if len(out) > 64:  # a cycle: registration refuses them, this guards the lookup
+                raise LossregError(f"preset {rec.name!r}: presets of presets nest too deeply")
+        return out
+
     def base(self, rec: LossRecord) -> LossRecord:
         """The record a preset stands on (following presets of presets); others unchanged."""
-        while rec.kind == "preset":
-            rec = self.lookup(rec.spec["name"], where=f" (base of preset {rec.name!r})")
-        return rec
+        return self.chain(rec)[-1]
 
     def suggest(self, name: str) -> list[str]:
         import difflib
@@ -187,6 +204,10 @@ class Registry:
             if canonical not in out:
                 out.append(canonical)
         return out
+
+    def tags(self) -> list[str]:
+        """Every tag in use, sorted (without importing lazily registered losses)."""
+        return sorted({t for rec in self.records() for t in rec.tags})
 
     def records(self) -> list[LossRecord]:
         self.ensure_discovered()

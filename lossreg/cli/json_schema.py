@@ -14,11 +14,12 @@ used by interpolation). Any parameter may be an OmegaConf interpolation string
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from .._params import class_name
 
 __all__ = ["SCHEMA_DIALECT", "loss_spec_schema"]
 
@@ -67,7 +68,7 @@ def _spec_models() -> list[type[BaseModel]]:
 
 
 def _title(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", name) if p)
+    return class_name(name)
 
 
 def loss_spec_schema() -> dict[str, Any]:

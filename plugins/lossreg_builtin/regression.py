@@ -11,7 +11,7 @@ from lossreg import Params, Reduction, check_dims, check_same_shape
 
 from ._common import reduce, upcast
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION = lossreg.reduction_field("input's shape")
 
 
 class RegressionParams(Params):
