@@ -84,6 +84,8 @@ def make_tensor(
         return torch.where(torch.rand(shape, generator=gen) < 0.5, -1.0, 1.0)
     if kind == "lengths":
         return torch.full(shape, shape[0] if shape else 1, dtype=torch.long)
+    if kind == "nonnegative":  # counts
+        return (torch.rand(shape, generator=gen) * 4).floor()
     if kind == "variance":
         return torch.rand(shape, generator=gen) + 0.1
     if kind == "boxes":

@@ -132,3 +132,19 @@ def test_plot_reads_the_declared_kinds() -> None:
     torch.testing.assert_close(kl, -torch.log(p), rtol=1e-9, atol=1e-12)
     with pytest.raises(lossreg.LossregError, match="declare what meta_indices takes"):
         curve("meta_indices")
+
+
+def test_eval_and_plot_of_the_built_in_kl_div() -> None:
+    # log-probabilities against a distribution: KL >= 0 (eval once showed a negative KL)
+    value, tensors, _ = synth_call(lossreg.build("kl_div"))
+    assert float(value) >= 0 and (tensors["input"] <= 0).all()
+    p, kl = curve("kl_div", reduction="sum")
+    torch.testing.assert_close(kl, -torch.log(p), rtol=1e-9, atol=1e-12)
+
+
+def test_show_and_the_catalog_print_the_declared_kinds() -> None:
+    from lossreg.cli.catalog import render_catalog
+
+    page = render_catalog()
+    assert "- **inputs**: `input` (log_probabilities), `target` (probabilities)" in page
+    assert "- **preset of**: `name: bce`, `from_logits: False`" in page

@@ -56,11 +56,17 @@ def _kinds(module: torch.nn.Module) -> list[str]:
 
 
 def _kind(name: str) -> str:
-    """The panel of a loss, from what its first tensor argument holds."""
-    first = _kinds(build(name))[0]
-    if first == "boxes":
+    """The panel of a loss, from what its tensor arguments hold: boxes, or scores (the first
+    holds logits, probabilities or log-probabilities, or real class scores beside a class
+    index), or anything else."""
+    kinds = _kinds(build(name))
+    if kinds[0] == "boxes":
         return "box"
-    return "probability" if first in _SCORES else "residual"
+    return "probability" if kinds[0] in _SCORES or _class_scores(kinds) else "residual"
+
+
+def _class_scores(kinds: list[str]) -> bool:
+    return kinds[0] == "real" and kinds[1:] == ["class_indices"]
 
 
 def _xs(kind: str) -> torch.Tensor:
@@ -91,13 +97,13 @@ def _call(module: torch.nn.Module, kind: str) -> Callable[[float], tuple[Any, ..
     if kind == "residual":  # the first tensor at x, the others at a neutral value
         rest = [torch.full(_RESIDUAL_SHAPE, _NEUTRAL.get(k, 0.0), dtype=f64) for k in kinds[1:]]
         return lambda x: (torch.full(_RESIDUAL_SHAPE, x, dtype=f64), *rest)
-    score = _SCORES.get(kinds[0])
+    score = _SCORES.get("logits" if _class_scores(kinds) else kinds[0])
     if score is None or len(kinds) != 2:
         raise LossregError(f"takes {len(kinds)} tensors {kinds}, not a score and a target")
     if len(kinds) > 1 and kinds[1] == "class_indices":  # two classes, the true one is 1
 
         def other(p: float) -> float:
-            fixed = _OTHER[kinds[0]]
+            fixed = _OTHER.get(kinds[0], 0.0)
             return fixed if fixed is not None else score(1 - p)
 
         return lambda p: (torch.tensor([[other(p), score(p)]], dtype=f64), torch.tensor([1]))
