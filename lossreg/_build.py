@@ -126,29 +126,7 @@ def register(
     >>> lossreg.build("doc_abs_error", scale=2.0)(torch.ones(3), torch.zeros(3))
     tensor(2.)
     """
-    if factory is None:
-
-        def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
-            register(
-                name,
-                f,
-                params=params,
-                aliases=aliases,
-                tags=tags,
-                summary=summary,
-                override=override,
-                differentiable=differentiable,
-                inputs=inputs,
-            )
-            return f
-
-        return decorator
-    registry.ensure_discovered()  # conflicts with plugins are reported here, not later
-    module = getattr(factory, "__module__", None) or "__main__"
-    rec = make_record(
-        name,
-        factory,
-        Provider(f"in-process:{module}"),
+    options: dict[str, Any] = dict(
         params=params,
         aliases=aliases,
         tags=tags,
@@ -156,6 +134,16 @@ def register(
         differentiable=differentiable,
         inputs=inputs,
     )
+    if factory is None:
+
+        def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+            register(name, f, override=override, **options)
+            return f
+
+        return decorator
+    registry.ensure_discovered()  # conflicts with plugins are reported here, not later
+    module = getattr(factory, "__module__", None) or "__main__"
+    rec = make_record(name, factory, Provider(f"in-process:{module}"), **options)
     registry.add_all([(rec, override)])
     return factory
 

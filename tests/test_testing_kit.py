@@ -3,6 +3,9 @@ promises: a check that cannot fail is a defect."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -78,18 +81,26 @@ def test_reference_catches_a_wrong_differentiable_flag() -> None:
         check_reference(name, Case(pair, reference=sq_ref))
 
 
-class _WrongBackward(torch.autograd.Function):
-    """x^2 whose backward forgets the factor 2."""
+def _square(factor: Callable[[], float]) -> Any:
+    """x^2 as an autograd Function whose backward multiplies by ``factor()`` (right: 2)."""
 
-    @staticmethod
-    def forward(ctx, x):  # type: ignore[no-untyped-def, override]
-        ctx.save_for_backward(x)
-        return x * x
+    class Square(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def, override]
+            ctx.save_for_backward(x)
+            return x * x
 
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
-        (x,) = ctx.saved_tensors
-        return grad * x
+        @staticmethod
+        def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
+            (x,) = ctx.saved_tensors
+            return grad * factor() * x
+
+    return Square
+
+
+_WrongBackward = _square(lambda: 1.0)  # forgets the factor 2
+# right in eager mode, wrong when traced by torch.compile
+_WrongWhenCompiled = _square(lambda: 3.0 if torch.compiler.is_compiling() else 2.0)
 
 
 def test_gradcheck_catches_a_wrong_backward() -> None:
@@ -99,21 +110,6 @@ def test_gradcheck_catches_a_wrong_backward() -> None:
     name = _register("kit_wrong_backward", wrong)
     with pytest.raises(AssertionError, match="kit_wrong_backward: gradcheck failed"):
         check_gradcheck(name, Case(pair))
-
-
-class _WrongWhenCompiled(torch.autograd.Function):
-    """x^2 with the right backward in eager mode and a wrong one when traced by compile."""
-
-    @staticmethod
-    def forward(ctx, x):  # type: ignore[no-untyped-def, override]
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
-        (x,) = ctx.saved_tensors
-        factor = 3.0 if torch.compiler.is_compiling() else 2.0
-        return grad * factor * x
 
 
 def test_compile_compares_gradients_not_only_values() -> None:
