@@ -148,3 +148,5 @@ def test_show_and_the_catalog_print_the_declared_kinds() -> None:
     page = render_catalog()
     assert "- **inputs**: `input` (log_probabilities), `target` (probabilities)" in page
     assert "- **preset of**: `name: bce`, `from_logits: False`" in page
+    bce_loss = page.split("### `BCELoss`", 1)[1].split("###", 1)[0]
+    assert "- **inputs**: `input` (probabilities), `target` (binary_target)" in bce_loss

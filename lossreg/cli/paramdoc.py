@@ -53,8 +53,12 @@ def param_rows(model: type[BaseModel]) -> list[ParamRow]:
 
 
 def input_text(info: Any, quote: str = "") -> str:
-    """A loss's tensor arguments with their declared kinds: ``input (logits), target (...)``."""
-    kinds = info.input_kinds or {}
+    """A loss's tensor arguments with their declared kinds: ``input (logits), target (...)``;
+    a preset's as its settings make them (``BCELoss``'s input holds probabilities)."""
+    from .._synthetic import effective_kind
+
+    spec = info.spec if info.kind == "preset" else {}
+    kinds = {a: effective_kind(k, spec) for a, k in (info.input_kinds or {}).items()}
     return ", ".join(
         f"{quote}{a}{quote}" + (f" ({kinds[a]})" if a in kinds else "") for a in info.inputs
     )
