@@ -85,12 +85,15 @@ def test_reduce_refuses_an_unknown_reduction_naming_the_loss() -> None:
 
 @pytest.mark.parametrize("name", ["box_iou", "giou", "diou", "ciou"])
 def test_box_losses_refuse_an_unknown_reduction(name: str) -> None:
-    # the functional used to return the unreduced tensor for any unknown reduction
+    # the functional used to return the unreduced tensor for any unknown reduction; its
+    # options are now checked by its params model, and _finish reduces with lossreg.reduce
     from lossreg_builtin import detection
 
     box = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
-    with pytest.raises(lossreg.LossregError, match=f"{name}: reduction must be"):
+    with pytest.raises(lossreg.LossregError, match=rf"reduction: \[{name}\] Input should be"):
         getattr(detection, name)(box, box, reduction="avg")
+    with pytest.raises(lossreg.LossregError, match=f"{name}: reduction must be"):
+        detection._finish(box[:, 0], "avg", torch.float32, name)
 
 
 def test_the_hookspec_example_reduces_none_to_the_elementwise_loss() -> None:
