@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._composite import CompositeLoss
     from ._loss import Loss
     from ._params import Params, Reduction, TensorList, reduction_field
+    from .distance import signed_distance
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,7 @@ _LAZY = {
     "Reduction": "._params",
     "TensorList": "._params",
     "reduction_field": "._params",
+    "signed_distance": ".distance",
 }
 
 
@@ -89,6 +91,7 @@ __all__ = [
     "reduce",
     "reduction_field",
     "register",
+    "signed_distance",
     "to_config",
 ]
 __all__ += _checks.__all__

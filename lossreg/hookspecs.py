@@ -63,14 +63,14 @@ def register_losses(register: Any) -> None:
 
         def charbonnier(input, target, *, eps: float = 1e-3, reduction: str = "mean"):
             '''Charbonnier loss: sqrt((x - y)^2 + eps^2).'''
-            lossreg.check_same_shape("charbonnier", input, target)
+            lossreg.check_same_shape("acme_charbonnier", input, target)
             loss = torch.sqrt((input - target) ** 2 + eps**2)
-            return lossreg.reduce(loss, reduction, "charbonnier")  # mean, sum or none
+            return lossreg.reduce(loss, reduction, "acme_charbonnier")  # mean, sum or none
 
         @lossreg.hookimpl
         def register_losses(register):
             register(
-                "charbonnier", charbonnier, tags=("regression",),
+                "acme_charbonnier", charbonnier, tags=("regression",),
                 inputs={"input": "real", "target": "real"},
             )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from lossreg import LossregError, check_class_weight, reduction_field
 from lossreg.errors import format_shape
 
-REDUCTION = reduction_field("see Shape:")
+REDUCTION: Any = reduction_field("see Shape:")
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -18,7 +20,9 @@ def _fail(loss: str, message: str) -> None:
     raise LossregError(f"{loss}: {message}")
 
 
-def _check_ndim(loss: str, name: str, t: torch.Tensor, allowed: tuple[int, ...], layout: str):  # type: ignore[no-untyped-def]
+def _check_ndim(
+    loss: str, name: str, t: torch.Tensor, allowed: tuple[int, ...], layout: str
+) -> None:
     if t.dim() not in allowed:
         _fail(loss, f"{name} must have shape {layout}, got {_shape(t)}")
 

@@ -28,21 +28,20 @@ def charbonnier(
     >>> charbonnier(torch.tensor([3.0, -4.0]), torch.zeros(2), eps=0.0001)
     tensor(3.5000)
     """
-    lossreg.check_same_shape("charbonnier", input, target)
+    lossreg.check_same_shape("acme_charbonnier", input, target)
     x = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
     d = x - target.to(x.dtype)
     # eps > 0 keeps sqrt away from 0, so the gradient d / sqrt(d^2 + eps^2) is finite at d = 0.
     loss = torch.sqrt(d * d + eps * eps)
-    return lossreg.reduce(loss, reduction, "charbonnier").to(input.dtype)
+    return lossreg.reduce(loss, reduction, "acme_charbonnier").to(input.dtype)
 
 
 @lossreg.hookimpl
 def register_losses(register):  # type: ignore[no-untyped-def]
     register(
-        "charbonnier",
+        "acme_charbonnier",
         charbonnier,
         params=CharbonnierParams,
-        aliases=("acme_charbonnier",),
         tags=("regression", "acme"),
         inputs={"input": "real", "target": "real"},
     )
