@@ -9,17 +9,27 @@ see each docstring.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from lossreg import LossregError, Params, Reduction, check_dims, check_floating, check_same_shape
+from lossreg import (
+    LossregError,
+    Params,
+    Reduction,
+    check_dims,
+    check_floating,
+    check_same_shape,
+    reduction_field,
+)
 
 from ._common import options, reduce
 
 __all__ = ["distribution_focal", "quality_focal", "varifocal"]
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = reduction_field("input's shape")
 
 
 def _work(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

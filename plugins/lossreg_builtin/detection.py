@@ -217,7 +217,7 @@ def eiou(
     x1g, y1g, x2g, y2g = b2.unbind(-1)
     dw = _ratio((x2 - x1 - (x2g - x1g)) ** 2, (xc2 - xc1) ** 2 + eps)
     dh = _ratio((y2 - y1 - (y2g - y1g)) ** 2, (yc2 - yc1) ** 2 + eps)
-    return _finish(diou_loss + dw + dh, reduction, dtype)
+    return _finish(diou_loss + dw + dh, reduction, dtype, "eiou")
 
 
 def ciou(

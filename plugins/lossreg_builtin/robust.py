@@ -15,18 +15,19 @@ the gradient is formed in the forward pass and is the only tensor kept for backw
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from pydantic import Field, model_validator
 
-from lossreg import Params, Reduction, check_floating, check_same_shape
+from lossreg import Params, Reduction, check_floating, check_same_shape, reduction_field
 
 from ._common import options
 from ._residual import Rho, residual_loss
 
 __all__ = ["cauchy", "charbonnier", "geman_mcclure", "log_cosh", "welsch", "wing"]
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = reduction_field("input's shape")
 
 
 class ResidualParams(Params):
