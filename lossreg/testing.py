@@ -271,7 +271,8 @@ def check_compile(name: str, case: Case, backend: str = "aot_eager") -> None:
         got, got_grads = _value_and_grads(compiled, xs, case.grad_inputs, differentiable)
     _close(name, f"torch.compile({backend}) vs eager", got, want, 1e-5, 1e-6)
     for i, g, w in zip(case.grad_inputs, got_grads, want_grads, strict=False):
-        _close(name, f"torch.compile({backend}) vs eager, gradient of input {i}", g, w, 1e-5, 1e-6)
+        # compiled backward graphs may decompose ops differently: float32 rounding, no more
+        _close(name, f"torch.compile({backend}) vs eager, gradient of input {i}", g, w, 1e-4, 1e-6)
 
 
 def _value_and_grads(
