@@ -21,6 +21,7 @@ lines that need them.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 
@@ -66,7 +67,7 @@ def edt(mask: torch.Tensor, spatial_dims: int | None = None) -> torch.Tensor:
                 pos = torch.arange(n, device=mask.device, dtype=dtype) + (k == 0)
                 corner = corner + pos.square().view(n, *[1] * (nd - k - 1))
             out[full] = corner.sqrt()
-    return out.reshape(mask.shape)
+    return cast(torch.Tensor, out.reshape(mask.shape))  # _squared_edt is untyped
 
 
 def signed_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -163,7 +164,7 @@ def _bound(spatial: tuple[int, ...]) -> int:
     return math.isqrt(sum(n * n for n in spatial)) + 2
 
 
-@torch.compiler.disable  # data-dependent loops: run eagerly inside compiled losses
+@torch.compiler.disable  # type: ignore[untyped-decorator]  # untyped in torch; eager: data-dependent loops
 def _squared_edt(feature: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Squared distance of every element to the nearest True element of ``feature``
     ``(B, *spatial)`` over the spatial dims; every slice must hold a True element."""
