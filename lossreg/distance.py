@@ -21,7 +21,6 @@ lines that need them.
 from __future__ import annotations
 
 import math
-from typing import cast
 
 import torch
 
@@ -60,14 +59,14 @@ def edt(mask: torch.Tensor, spatial_dims: int | None = None) -> torch.Tensor:
         full = flat.reshape(flat.shape[0], -1).all(1)
         feature = ~flat
         feature[full] = True  # searched as "all zero" (no shift runs), then given scipy's value
-        out = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
+        out: torch.Tensor = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
         if bool(full.any()):  # scipy's convention where nothing is zero: distance to (-1, 0, ...)
             corner = torch.zeros(spatial, device=mask.device, dtype=dtype)
             for k, n in enumerate(spatial):
                 pos = torch.arange(n, device=mask.device, dtype=dtype) + (k == 0)
                 corner = corner + pos.square().view(n, *[1] * (nd - k - 1))
             out[full] = corner.sqrt()
-    return cast(torch.Tensor, out.reshape(mask.shape))  # _squared_edt is untyped
+    return out.reshape(mask.shape)
 
 
 def signed_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -164,7 +163,7 @@ def _bound(spatial: tuple[int, ...]) -> int:
     return math.isqrt(sum(n * n for n in spatial)) + 2
 
 
-@torch.compiler.disable  # type: ignore[untyped-decorator]  # untyped in torch; eager: data-dependent loops
+@torch.compiler.disable  # type: ignore[untyped-decorator]  # data-dependent loops: run eagerly inside compiled losses
 def _squared_edt(feature: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Squared distance of every element to the nearest True element of ``feature``
     ``(B, *spatial)`` over the spatial dims; every slice must hold a True element."""

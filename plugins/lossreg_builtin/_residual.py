@@ -93,7 +93,9 @@ def residual_loss(
             loss = loss.sum() / max(loss.numel(), 1) if reduction == "mean" else loss.sum()
         return loss.to(dtype)
     if reduction == "none":
-        return _Residual.apply(x, y, rho, None).to(dtype)  # type: ignore[no-untyped-call, no-any-return]  # untyped in torch
+        out: torch.Tensor = _Residual.apply(x, y, rho, None)  # type: ignore[no-untyped-call]  # Function.apply is untyped in torch's stubs
+        return out.to(dtype)
     n = x.numel()
     scale = 1.0 / n if reduction == "mean" and n > 0 else 1.0
-    return _Residual.apply(x, y, rho, scale).to(dtype)  # type: ignore[no-untyped-call, no-any-return]  # untyped in torch
+    out = _Residual.apply(x, y, rho, scale)  # type: ignore[no-untyped-call]  # Function.apply is untyped in torch's stubs
+    return out.to(dtype)
