@@ -95,6 +95,8 @@ class CompositeLoss(nn.Module):
         self._order = tuple(n for n in names(parse_cached(expr)) if n not in self._weight_index)
         # a flat program, never the (possibly very deep) tree: see _program.py
         self._program = compile_program(parse_cached(expr))
+        self.step_count: torch.Tensor
+        self.weight_values: torch.Tensor
         self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
         self.register_buffer(
             "weight_values", torch.tensor([s.value(0) for s in self.schedules.values()])
@@ -105,7 +107,9 @@ class CompositeLoss(nn.Module):
         if self._balance_index:
             init = float(balance.get("init", 0.0))
             # s_k = log sigma_k^2 of Kendall et al. 2018; the optimizer trains them
-            self.balance_s = nn.Parameter(torch.full((len(self._balance_index),), init))
+            self.balance_s: torch.Tensor = nn.Parameter(
+                torch.full((len(self._balance_index),), init)
+            )
         self.deep_supervision = dict(deep_supervision) if deep_supervision is not None else None
         self.last_values: dict[str, torch.Tensor] = {}
         self.last_levels: list[torch.Tensor] = []
@@ -166,7 +170,7 @@ class CompositeLoss(nn.Module):
         weights = level_weights(self.deep_supervision, len(levels))
         total: Any = 0.0
         per_term: dict[str, torch.Tensor] = {}
-        level_totals = []
+        level_totals: list[torch.Tensor] = []
         for w, (a, kw) in zip(weights, levels, strict=True):
             level_total, values = self._evaluate(a, kw)
             total = total + w * level_total if level_totals else w * level_total

@@ -161,7 +161,7 @@ class DeepSupervisedLoss(nn.Module):
         weights = level_weights(self.deep_supervision, len(levels))
         values = [self.loss(*a, **kw) for a, kw in levels]
         self.last_levels = [v.detach() for v in values]
-        total = weights[0] * values[0]
+        total: torch.Tensor = weights[0] * values[0]
         for w, v in zip(weights[1:], values[1:], strict=True):
             total = total + w * v
         return total

@@ -58,7 +58,7 @@ class Schedule:
             )
         else:
             end = 0
-        return max(1, math.ceil(end))
+        return max(1, math.ceil(float(end)))
 
     def describe(self) -> str:
         """One line for ``lossreg check``."""
@@ -87,7 +87,7 @@ class Schedule:
 
 
 def _ramp(f: Mapping[str, Any], t: int) -> float:
-    return min(1.0, max(0.0, (t - f["begin"]) / f["steps"]))
+    return min(1.0, max(0.0, float((t - f["begin"]) / f["steps"])))
 
 
 def _linear(f: Mapping[str, Any], t: int) -> float:

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._composite import iter_composites
+
 __all__ = ["DEMO_CONFIG", "SCHEDULED_CONFIG", "BlobData", "make_blobs", "run_demo", "train"]
 
 #: The embedded default objective; ``configs/demo.yaml`` holds the same text (tested).
@@ -195,8 +197,8 @@ def train(
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
-        if hasattr(objective, "step"):  # a composite's schedules count optimizer steps
-            objective.step()
+        for composite in iter_composites(objective):  # schedules count optimizer steps
+            composite.step()
         values = dict(getattr(objective, "last_values", None) or {label: loss.detach()})
         values["total"] = loss.detach()
         for key, v in values.items():

@@ -64,6 +64,7 @@ def train_distributed(
     job = {"config": config, "steps": steps, "seed": seed, "n_train": n_train, "n_val": n_val}
     with tempfile.TemporaryDirectory() as tmp:
         result_file = os.path.join(tmp, "results.pkl")
-        mp.spawn(_rank_main, args=(nproc, _free_port(), job, result_file), nprocs=nproc, join=True)
+        args = (nproc, _free_port(), job, result_file)
+        mp.spawn(_rank_main, args=args, nprocs=nproc, join=True)  # type: ignore[attr-defined, no-untyped-call]
         loaded: dict[str, RunResult] = pickle.loads(Path(result_file).read_bytes())
     return loaded

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .._build import build
-from .._composite import iter_composites
+from .._composite import CompositeLoss, iter_composites
 
 try:
     import lightning.pytorch as pl
@@ -41,14 +41,14 @@ def step_objectives(module: nn.Module, global_step: int) -> None:
             objective.set_step(global_step)
 
 
-class StepSchedules(pl.Callback):  # type: ignore[misc]
+class StepSchedules(pl.Callback):
     """Callback: after each training batch, every objective's counter = ``global_step``."""
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
         step_objectives(pl_module, trainer.global_step)
 
 
-class ObjectiveModule(pl.LightningModule):  # type: ignore[misc]
+class ObjectiveModule(pl.LightningModule):
     """Train ``model`` on ``(x, y)`` batches with ``objective = lossreg.build(loss)``.
 
     Args:
@@ -70,7 +70,7 @@ class ObjectiveModule(pl.LightningModule):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.model = model
-        self.objective = build(loss)
+        self.objective: CompositeLoss | nn.Module = build(loss)
         self.lr = lr
         self.make_optimizer = optimizer
         self.log_prefix = log_prefix
@@ -81,7 +81,10 @@ class ObjectiveModule(pl.LightningModule):  # type: ignore[misc]
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss: torch.Tensor = self.objective(self(x), y)
-        logged = self.objective.log_dict(prefix=self.log_prefix)
+        if isinstance(self.objective, CompositeLoss):  # a single loss logs its value
+            logged = self.objective.log_dict(prefix=self.log_prefix)
+        else:
+            logged = {f"{self.log_prefix}total": loss.detach()}
         self.log_dict(logged, batch_size=len(x))
         return loss
 
