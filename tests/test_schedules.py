@@ -207,13 +207,13 @@ def test_stepping_does_not_recompile():
 
     m = _ramped()
     compiled = torch.compile(m, backend=backend)
-    expected = []
+    warm = None
     for _ in range(20):
         got = compiled(X, Y)
-        expected.append(2 + 5 * m.current_weights()["w"] + 1)
-        assert float(got) == pytest.approx(expected[-1])
+        warm = len(frames) if warm is None else warm  # graphs of the first call (graph breaks)
+        assert float(got) == pytest.approx(2 + 5 * m.current_weights()["w"] + 1)
         m.step()
-    assert len(frames) == 1, f"compiled {len(frames)} times over 20 steps"
+    assert warm >= 1 and len(frames) == warm, f"{len(frames) - warm} recompilations in 20 steps"
     assert m.current_weights()["w"] == 1.0  # the ramp was crossed while compiled
 
 
