@@ -15,21 +15,13 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from lossreg import (
-    LossregError,
-    Params,
-    Reduction,
-    check_dims,
-    check_floating,
-    check_same_shape,
-    reduction_field,
-)
+from lossreg import LossregError, Params, Reduction, check_dims, check_floating, check_same_shape
 
 from ._common import options, reduce
 
 __all__ = ["distribution_focal", "quality_focal", "varifocal"]
 
-REDUCTION: Any = reduction_field("input's shape")
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
 
 
 def _work(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

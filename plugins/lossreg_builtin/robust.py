@@ -20,14 +20,14 @@ from typing import Any
 import torch
 from pydantic import Field, model_validator
 
-from lossreg import Params, Reduction, check_floating, check_same_shape, reduction_field
+from lossreg import Params, Reduction, check_floating, check_same_shape
 
 from ._common import options
 from ._residual import Rho, residual_loss
 
 __all__ = ["cauchy", "charbonnier", "geman_mcclure", "log_cosh", "welsch", "wing"]
 
-REDUCTION: Any = reduction_field("input's shape")
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
 
 
 class ResidualParams(Params):
