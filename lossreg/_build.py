@@ -214,6 +214,8 @@ def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
                 )
             return build_composite(spec, "")
         if "name" in spec:
+            if spec.get("inputs") is not None:
+                return _routed_single(spec, overrides)
             name = spec.pop("name")
             spec.pop("inputs", None)
             return build_named(name, {**spec, **overrides}, "")
@@ -239,6 +241,15 @@ def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
             )
         ]
     )
+
+
+def _routed_single(spec: dict[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
+    """``{name: l1, inputs: {input: logits}}``: one loss with routed tensors, built as a
+    composite of that one term, so the routing is applied (never silently dropped)."""
+    name = spec["name"]
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise ConfigError([ConfigProblem("name", "must be a registered loss name", value=name)])
+    return build_composite({"expr": name, "terms": {name: {**spec, **overrides}}}, "")
 
 
 def build_named(name: Any, params: Mapping[str, Any], path: str) -> nn.Module:
@@ -314,7 +325,8 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
         if key not in tree_names:
             problems.append(
                 ConfigProblem(
-                    f"{prefix}terms.{key}", f"term is defined but `expr` ({expr!r}) never uses it"
+                    f"{prefix}terms.{key}",
+                    f"term is defined but `expr` ({_short(expr)}) never uses it",
                 )
             )
     modules: dict[str, nn.Module] = {}
@@ -355,6 +367,11 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
     composite = CompositeLoss(expr, modules, routes, arg_names)
     setattr(composite, _CONFIG_ATTR, {"expr": expr, "terms": configs})
     return composite
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> list[ConfigProblem]:

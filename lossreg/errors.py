@@ -51,11 +51,11 @@ class ConfigProblem:
     loss: str | None = None
     value: Any = ...
 
-    def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        who = f"[{self.loss}] " if self.loss else ""
+    def __str__(self) -> str:  # one line: keys and messages may carry newlines
+        where = f"{_clean(self.path, 200)}: " if self.path else ""
+        who = f"[{_clean(self.loss, 80)}] " if self.loss else ""
         given = "" if self.value is ... else f" (got {_short(self.value)})"
-        return f"{where}{who}{self.message}{given}"
+        return f"{where}{who}{_clean(self.message, 600)}{given}"
 
 
 class ConfigError(LossregError):
@@ -105,6 +105,12 @@ class DuplicateLossError(LossregError):
             f"loss name {name!r} is registered by {first} and again by {second}; "
             "rename one, or pass override=True in the later registration"
         )
+
+
+def _clean(text: str, limit: int) -> str:
+    """``text`` on one line (control characters escaped), cut to ``limit`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -11,9 +11,15 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-from rich.console import Console
-from rich.markup import escape
+try:
+    import typer
+    from rich.console import Console
+    from rich.markup import escape as _escape_markup
+except ImportError as _missing:  # one line saying what to install, not a traceback
+    raise SystemExit(
+        f"lossreg: the command line needs the `cli` extra ({_missing.name or 'typer'} is not "
+        "installed): pip install 'lossreg[cli]'"
+    ) from None
 
 __all__ = ["app", "main"]
 
@@ -37,6 +43,66 @@ def _width(stream: Any) -> int | None:
 
 out = Console(highlight=False, width=_width(sys.stdout))
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+MAX_ELEMENTS = 2**26  # largest synthetic tensor `eval --shape` makes (256 MB of float32)
+
+
+def escape(text: str) -> str:
+    """``text`` printed literally: Rich markup escaped, control characters (terminal escape
+    sequences, newlines) shown as ``\\x1b``-style escapes, never sent to the terminal."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return _escape_markup(text)
+
+
+def _say(console: Any, text: str) -> None:
+    """Print a plain line exactly (a path, a command): no markup, no wrapping."""
+    console.print(escape(text), soft_wrap=True)
+
+
+def _writable(path: Path, force: bool, *, png: bool = False) -> Path:
+    """The path a command will write, checked before any work: never an existing file or a
+    symbolic link unless ``--force``, never a directory; a PNG output ends in ``.png``."""
+    if png:
+        if path.suffix.lower() not in ("", ".png"):
+            raise CliError(
+                f"--output {path} is not a .png file; the plot is written as PNG",
+                "pass a name ending in .png, e.g. -o losses.png",
+            )
+        path = path if path.suffix else path.with_suffix(".png")
+    if path.is_dir():
+        raise CliError(f"--output {path} is a directory", "pass a file name")
+    if not force and path.is_symlink():
+        raise CliError(
+            f"--output {path} is a symbolic link; nothing was written",
+            "pass --force to write through it, or choose another name",
+        )
+    if not force and path.exists():
+        raise CliError(
+            f"--output {path} already exists; nothing was written",
+            "pass --force to overwrite it, or choose another name",
+        )
+    return path
+
+
+def _needs_matplotlib() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CliError(
+            "this command needs matplotlib, which is not installed",
+            "pip install 'lossreg[cli]'",
+        )
+
+
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+ResolversOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-resolvers",
+        help="Run ${resolver:...} interpolations (e.g. oc.env); refused by default.",
+    ),
+]
 
 
 class CliError(Exception):
@@ -81,7 +147,8 @@ def list_(
         try:
             info = lossreg.describe(name)
         except lossreg.LossregError as exc:  # one broken entry does not hide the others
-            table.add_row(name, "", "", "", f"[red]cannot describe: {escape(str(exc))}[/red]")
+            row = (escape(name), "", "", "", f"[red]cannot describe: {escape(str(exc))}[/red]")
+            table.add_row(*row)
             continue
         table.add_row(
             *(escape(x) for x in (info.name, ", ".join(info.aliases), ", ".join(info.tags))),
@@ -120,20 +187,21 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
     if info.kind == "preset" and spec:
         facts["preset of"] = ", ".join(f"{k}: {v}" for k, v in spec.items())
     for key, value in facts.items():
-        out.print(f"  {key:<15}{value}")
+        out.print(f"  {key:<15}{escape(value)}")
     rows = param_rows(info.params)
     if rows:
         table = Table(title="parameters", title_justify="left")
         for col in ("name", "type", "default", "constraints", "description"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(r.name, r.type, r.default, r.constraints, r.description)
+            table.add_row(*(escape(x) for x in (r.name, r.type, r.default, r.constraints)),
+                          escape(r.description))
         out.print(table)
     else:
         out.print("  parameters     none")
     if doc:
         out.print("\n[bold]doc[/bold]")
-        out.print(inspect.cleandoc(doc), markup=False)
+        out.print(escape(inspect.cleandoc(doc)).replace("\\n", "\n"))
     out.print("\n[bold]example config[/bold]")
     out.print(example_yaml(info.name, info.params), markup=False)
 
@@ -159,10 +227,9 @@ def plugins() -> None:
     for s in plugin_statuses():
         status = f"[{colors.get(s.status, 'white')}]{s.status}[/]"
         if s.error:
-            status += f"\n{s.error}"
-        table.add_row(
-            s.name, s.distribution or "-", s.version or "-", s.value, status, ", ".join(s.losses)
-        )
+            status += f"\n{escape(s.error)}"
+        cells = (s.name, s.distribution or "-", s.version or "-", s.value)
+        table.add_row(*(escape(c) for c in cells), status, escape(", ".join(s.losses)))
     out.print(table)
 
 
@@ -178,6 +245,7 @@ def check(
         list[Path],
         typer.Argument(help="YAML configs; each spec is under `loss:` or is the whole file."),
     ],
+    allow_resolvers: ResolversOpt = False,
 ) -> None:
     """Load YAML configs, validate them, print each built tree."""
     import lossreg
@@ -187,7 +255,7 @@ def check(
     failed = 0
     for config in configs:
         try:
-            module = lossreg.build(load_spec(config))
+            module = lossreg.build(load_spec(config, allow_resolvers=allow_resolvers))
         except lossreg.LossregError as exc:
             if len(configs) == 1:
                 raise
@@ -206,7 +274,7 @@ def _tree(module: Any, label: str) -> Any:
     import lossreg
 
     config = lossreg.to_config(module)
-    tree = Tree(f"[bold]{label}[/bold]")
+    tree = Tree(f"[bold]{escape(label)}[/bold]")
     _add(tree, module, config)
     return tree
 
@@ -232,9 +300,14 @@ def eval_(
         str | None,
         typer.Option(help="Input shape N,C,*spatial (e.g. 4,3,32,32); target follows the loss."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic tensors.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**64 - 1, help="Seed of the synthetic tensors.")
+    ] = 0,
+    allow_resolvers: ResolversOpt = False,
 ) -> None:
     """Run the built loss on synthetic tensors; print the total and every term."""
+    import math
+
     from rich.table import Table
 
     import lossreg
@@ -243,20 +316,26 @@ def eval_(
     from .synthetic import as_shape, describe_tensor, synth_call
 
     input_shape = as_shape(shape) if shape else None  # a bad --shape fails before any work
-    module = lossreg.build(load_spec(config))
+    if input_shape is not None and math.prod(input_shape) > MAX_ELEMENTS:
+        raise CliError(
+            f"--shape {shape} makes a tensor of {math.prod(input_shape):,} elements; "
+            f"at most {MAX_ELEMENTS:,}",
+            "a few small dimensions show the loss, e.g. --shape 4,3,32,32",
+        )
+    module = lossreg.build(load_spec(config, allow_resolvers=allow_resolvers))
     value, tensors, _ = synth_call(module, input_shape, seed)
     out.print(f"[bold]{escape(str(config))}[/bold] on synthetic tensors (seed {seed})")
     table = Table()
     table.add_column("tensor")
     table.add_column("shape, dtype")
     for key, t in tensors.items():
-        table.add_row(key, describe_tensor(t))
+        table.add_row(escape(key), describe_tensor(t))
     out.print(table)
     values = Table()
     values.add_column("term")
     values.add_column("value", justify="right")
     for key, v in getattr(module, "last_values", {}).items():
-        values.add_row(key, _num(v))
+        values.add_row(escape(key), _num(v))
     values.add_row("[bold]total[/bold]", f"[bold]{_num(value)}[/bold]")
     out.print(values)
 
@@ -272,16 +351,19 @@ def schema(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """JSON Schema (draft 2020-12) of a loss spec, for YAML editors and CI."""
     from .json_schema import loss_spec_schema
 
+    if output is not None:
+        output = _writable(output, force)
     text = json.dumps(loss_spec_schema(), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n", encoding="utf-8")
-        err.print(f"wrote {output}")
+        _say(err, f"wrote {output}")
 
 
 # -- plot, demo, new-plugin ------------------------------------------------------------------
@@ -291,14 +373,17 @@ def plot(
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
         "losses.png"
     ),
+    force: ForceOpt = False,
 ) -> None:
     """Loss value against prediction for the named losses, as a PNG.
 
     `focal` alone reproduces Figure 1 of Lin et al. 2017 (loss against p_t for several gamma).
     """
+    _needs_matplotlib()
+    output = _writable(output, force, png=True)
     from .plot import plot_losses
 
-    out.print(f"wrote {plot_losses(names, output)}")
+    _say(out, f"wrote {plot_losses(names, output)}")
 
 
 @app.command()
@@ -310,10 +395,15 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG of the loss curves.")] = Path(
         "demo_losses.png"
     ),
-    seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**64 - 1, help="Seed of the data and the model.")
+    ] = 0,
+    force: ForceOpt = False,
 ) -> None:
     """Train a small segmentation net on synthetic imbalanced blobs with the demo objective
     and with bce alone; report validation dice and IoU of both and plot the loss curves."""
+    _needs_matplotlib()  # before training, not after both runs
+    output = _writable(output, force, png=True)
     from .demo import run_demo
 
     run_demo(config=config, steps=steps, output=output, seed=seed, console=out)
@@ -329,13 +419,16 @@ def new_plugin(
     """Scaffold a company plugin package: pyproject entry point, a loss, its test."""
     from .scaffold import scaffold
 
+    import shlex
+
     root = scaffold(name, directory)
-    out.print(f"created plugin package in {root}")
+    _say(out, f"created plugin package in {root}")
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        out.print(f"  {path.relative_to(root)}")
-    out.print(
-        "next: pip install -e " + str(root) + f" && python -m pytest {root / 'tests'}",
-        markup=False,
+        _say(out, f"  {path.relative_to(root)}")
+    _say(
+        out,
+        f"next: pip install -e {shlex.quote(str(root))} "
+        f"&& python -m pytest {shlex.quote(str(root / 'tests'))}",
     )
 
 
@@ -376,8 +469,8 @@ def _report(exc: BaseException, prefix: str = "") -> None:
         text = f"{type(exc).__name__}: {text}"
     first, _, rest = text.partition("\n")
     err.print(f"[bold red]error:[/bold red] {escape(prefix + first)}")
-    if rest:
-        err.print(escape(rest))
+    for line in rest.splitlines():
+        err.print(escape(line), soft_wrap=True)
     hint = _hint(exc)
     if hint:
         err.print(f"[dim]hint:[/dim] {escape(hint)}")

@@ -62,10 +62,10 @@ class classification:
             aliases=("wce",), tags=tags,
         )  # fmt: skip
         register("focal", r("focal"), params=r("FocalParams"), tags=tags)
+        # no "0-1" alias: names are identifiers, so "bce + 0-1" can never read as "bce - 1"
         register(
-            "zero_one", r("zero_one"), params=r("ZeroOneParams"), aliases=("0-1",), tags=tags,
-            differentiable=False,
-        )  # fmt: skip
+            "zero_one", r("zero_one"), params=r("ZeroOneParams"), tags=tags, differentiable=False
+        )
 
 
 class torch_nn:
