@@ -84,7 +84,9 @@ def find_entry_points(
                 meta[id(dist)] = (data["Name"] or "?", data["Version"])
             dname, version = meta[id(dist)]
         found.append((ep, PluginStatus(ep.name, ep.value, dname, version)))
-    found.sort(key=lambda pair: (pair[1].distribution != BUILTIN, pair[1].distribution or "", pair[1].name))
+    found.sort(
+        key=lambda pair: (pair[1].distribution != BUILTIN, pair[1].distribution or "", pair[1].name)
+    )
     return found
 
 

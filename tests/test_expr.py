@@ -225,7 +225,9 @@ def test_long_chains_keep_their_value():
     values = {f"x{i}": rng.uniform(1, 2) for i in range(40)}
     ops = [rng.choice("+-") for _ in range(39)]
     text = "x0" + "".join(f" {op} x{i + 1}" for i, op in enumerate(ops))
-    exact = values["x0"] + sum((1 if op == "+" else -1) * values[f"x{i + 1}"] for i, op in enumerate(ops))
+    exact = values["x0"] + sum(
+        (1 if op == "+" else -1) * values[f"x{i + 1}"] for i, op in enumerate(ops)
+    )
     assert _value(parse(text), env=values) == pytest.approx(exact, rel=1e-12)
     text = "x0" + "".join(f" {rng.choice('*/')} x{i + 1}" for i in range(20))
     assert _value(parse(text), env=values) == pytest.approx(

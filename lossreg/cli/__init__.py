@@ -146,7 +146,7 @@ def list_(
     for name in names:
         try:
             info = lossreg.describe(name)
-        except lossreg.LossregError as exc:  # one broken entry does not hide the others
+        except Exception as exc:  # one broken entry does not hide the others
             row = (escape(name), "", "", "", f"[red]cannot describe: {escape(str(exc))}[/red]")
             table.add_row(*row)
             continue
@@ -194,8 +194,10 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
         for col in ("name", "type", "default", "constraints", "description"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(*(escape(x) for x in (r.name, r.type, r.default, r.constraints)),
-                          escape(r.description))
+            table.add_row(
+                *(escape(x) for x in (r.name, r.type, r.default, r.constraints)),
+                escape(r.description),
+            )
         out.print(table)
     else:
         out.print("  parameters     none")
@@ -417,9 +419,9 @@ def new_plugin(
     ] = None,
 ) -> None:
     """Scaffold a company plugin package: pyproject entry point, a loss, its test."""
-    from .scaffold import scaffold
-
     import shlex
+
+    from .scaffold import scaffold
 
     root = scaffold(name, directory)
     _say(out, f"created plugin package in {root}")

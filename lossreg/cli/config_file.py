@@ -51,8 +51,9 @@ def load_spec(path: str | Path, *, allow_resolvers: bool = False) -> Any:
         if "OMEGACONF_MAX_YAML_EXPANDED_NODES" in str(exc):  # OmegaConf >= 2.4's node cap
             raise ConfigFileError(
                 f"{path}: the file has more YAML nodes than OmegaConf's limit (10,000 by "
-                "default, which also stops alias bombs)",
-                "for a big honest config (a long class-weight list), raise the limit: "
+                "default; it also stops alias bombs); the environment variable "
+                "OMEGACONF_MAX_YAML_EXPANDED_NODES raises it",
+                "for a big honest config (a long class-weight list): "
                 "OMEGACONF_MAX_YAML_EXPANDED_NODES=100000 lossreg ...",
             ) from exc
         raise _yaml_error(path, exc) from exc
@@ -104,8 +105,12 @@ def _refuse_tags(text: str, path: Path) -> None:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    opening = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)
-    opening += (yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken)
+    opening: tuple[type[yaml.Token], ...] = (
+        yaml.FlowSequenceStartToken,
+        yaml.FlowMappingStartToken,
+        yaml.BlockSequenceStartToken,
+        yaml.BlockMappingStartToken,
+    )
     closing = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
     depth = 0
     try:

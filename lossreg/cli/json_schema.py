@@ -37,7 +37,6 @@ class _Strict(BaseModel):
 def _spec_models() -> list[type[BaseModel]]:
     from .._build import describe
     from .._registry import registry
-
     from ..errors import LossregError
 
     models = []

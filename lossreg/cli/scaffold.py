@@ -206,9 +206,7 @@ def scaffold(name: str, directory: Path | None = None) -> Path:
     _refuse_taken(names)
     root = Path(directory) if directory is not None else Path(name)
     if root.is_symlink() or (root.exists() and not root.is_dir()):
-        raise LossregError(
-            f"new-plugin: {root} is a symbolic link or a file; nothing was written"
-        )
+        raise LossregError(f"new-plugin: {root} is a symbolic link or a file; nothing was written")
     if root.exists() and any(root.iterdir()):
         raise LossregError(
             f"new-plugin: {root} already exists and is not empty; nothing was written"
