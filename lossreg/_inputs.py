@@ -1,7 +1,9 @@
 """What a loss takes, declared as data at registration: each tensor argument and its kind.
 
 ``register(..., inputs={"input": "logits", "target": "mode_target"})`` lets the command line,
-the catalog and :mod:`lossreg.testing` make and check inputs without guessing.
+the catalog and :mod:`lossreg.testing` make and check inputs without guessing. Kinds describe
+a loss under its default parameters: ``from_logits: false`` turns ``logits`` into
+``probabilities``, ``log_target: true`` turns ``probabilities`` into ``log_probabilities``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ INPUT_KINDS: dict[str, str] = {
     "mode_target": "follows the loss's mode: binary/multilabel values in [0, 1] with the "
     "input's shape; multiclass class indices (N, *) or probabilities (N, C, *)",
     "real": "any real values (regression predictions and targets, embeddings)",
+    "nonnegative": "real values >= 0 (counts, rates)",
     "sign": "values in {-1, 1}",
     "lengths": "integer sequence lengths",
     "variance": "positive variances",

@@ -59,3 +59,16 @@ def test_presets_take_their_base_inputs() -> None:
 def test_describe_exposes_declared_kinds() -> None:
     lossreg.register("x_described", _fn, inputs={"input": "real", "target": "real"}, override=True)
     assert lossreg.describe("x_described").input_kinds == {"input": "real", "target": "real"}
+
+
+def test_every_builtin_declares_its_inputs() -> None:
+    """Built-ins say what they take (presets and composites through their base and terms)."""
+    undeclared = [
+        name
+        for name in lossreg.available()
+        if (info := lossreg.describe(name)).provider != "in-process"
+        and not info.provider.startswith("in-process")
+        and info.kind not in ("composite",)
+        and info.input_kinds is None
+    ]
+    assert undeclared == []

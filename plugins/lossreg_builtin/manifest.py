@@ -28,15 +28,25 @@ class regression:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("regression"), ("regression",)
+        real2 = {"input": "real", "target": "real"}
         common = r("RegressionParams")
-        register("l1", r("l1"), params=common, aliases=("mae", "l1_loss", "L1Loss"), tags=tags)
-        register("mse", r("mse"), params=common, aliases=("l2", "mse_loss", "MSELoss"), tags=tags)
+        register(
+            "l1", r("l1"), params=common, aliases=("mae", "l1_loss", "L1Loss"), tags=tags,
+            inputs=real2,
+        )  # fmt: skip
+        register(
+            "mse", r("mse"), params=common, aliases=("l2", "mse_loss", "MSELoss"), tags=tags,
+            inputs=real2,
+        )  # fmt: skip
         register(
             "smooth_l1", r("smooth_l1"), params=r("SmoothL1Params"), aliases=("SmoothL1Loss",),
-            tags=tags,
+            tags=tags, inputs=real2,
         )  # fmt: skip
-        register("huber", r("huber"), params=r("HuberParams"), aliases=("HuberLoss",), tags=tags)
-        register("sobolev", r("sobolev"), params=r("SobolevParams"), tags=tags)
+        register(
+            "huber", r("huber"), params=r("HuberParams"), aliases=("HuberLoss",), tags=tags,
+            inputs=real2,
+        )  # fmt: skip
+        register("sobolev", r("sobolev"), params=r("SobolevParams"), tags=tags, inputs=real2)
 
 
 class classification:
@@ -47,25 +57,33 @@ class classification:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("classification"), ("classification",)
+        binary = {"input": "logits", "target": "binary_target"}
+        by_mode = {"input": "logits", "target": "mode_target"}
         register(
             "cross_entropy", r("cross_entropy"), params=r("CrossEntropyParams"),
             aliases=("ce", "CrossEntropyLoss"), tags=tags,
+            inputs={"input": "logits", "target": "class_indices"},
         )  # fmt: skip
-        register("nll", r("nll"), params=r("NLLParams"), aliases=("nll_loss", "NLLLoss"), tags=tags)
+        register(
+            "nll", r("nll"), params=r("NLLParams"), aliases=("nll_loss", "NLLLoss"), tags=tags,
+            inputs={"input": "log_probabilities", "target": "class_indices"},
+        )  # fmt: skip
         register(
             "bce", r("bce"), params=r("BCEParams"), tags=tags,
             aliases=("bce_with_logits", "bce_logits", "binary_cross_entropy", "BCEWithLogitsLoss"),
+            inputs=binary,
         )  # fmt: skip
         register("BCELoss", {"name": "bce", "from_logits": False}, tags=tags)
         register(
             "weighted_cross_entropy", r("weighted_cross_entropy"), params=r("WeightedCEParams"),
-            aliases=("wce",), tags=tags,
+            aliases=("wce",), tags=tags, inputs=binary,
         )  # fmt: skip
-        register("focal", r("focal"), params=r("FocalParams"), tags=tags)
+        register("focal", r("focal"), params=r("FocalParams"), tags=tags, inputs=by_mode)
         # no "0-1" alias: names are identifiers, so "bce + 0-1" can never read as "bce - 1"
         register(
-            "zero_one", r("zero_one"), params=r("ZeroOneParams"), tags=tags, differentiable=False
-        )
+            "zero_one", r("zero_one"), params=r("ZeroOneParams"), tags=tags,
+            differentiable=False, inputs=by_mode,
+        )  # fmt: skip
 
 
 class torch_nn:
@@ -76,24 +94,36 @@ class torch_nn:
     def register_losses(register):  # type: ignore[no-untyped-def]
         r = _refs("torch_nn")
         cls, reg, metric = ("classification",), ("regression",), ("metric_learning",)
-        for name, params, alias, tags in [
-            ("kl_div", "KLDivParams", "KLDivLoss", cls),
-            ("poisson_nll", "PoissonNLLParams", "PoissonNLLLoss", reg),
-            ("gaussian_nll", "GaussianNLLParams", "GaussianNLLLoss", reg),
-            ("ctc", "CTCParams", "CTCLoss", ("sequence",)),
-            ("margin_ranking", "MarginRankingParams", "MarginRankingLoss", metric),
-            ("hinge_embedding", "HingeEmbeddingParams", "HingeEmbeddingLoss", metric),
-            ("multilabel_margin", "MultilabelMarginParams", "MultiLabelMarginLoss", cls),
-            ("soft_margin", "SoftMarginParams", "SoftMarginLoss", cls),
+        sign2 = {"input": "real", "target": "sign"}
+        pair = {"input1": "real", "input2": "real", "target": "sign"}
+        triplet = {"anchor": "real", "positive": "real", "negative": "real"}
+        for name, params, alias, tags, inputs in [
+            ("kl_div", "KLDivParams", "KLDivLoss", cls,
+             {"input": "log_probabilities", "target": "probabilities"}),
+            ("poisson_nll", "PoissonNLLParams", "PoissonNLLLoss", reg,
+             {"input": "real", "target": "nonnegative"}),
+            ("gaussian_nll", "GaussianNLLParams", "GaussianNLLLoss", reg,
+             {"input": "real", "target": "real", "var": "variance"}),
+            ("ctc", "CTCParams", "CTCLoss", ("sequence",),
+             {"log_probs": "log_probabilities", "targets": "class_indices",
+              "input_lengths": "lengths", "target_lengths": "lengths"}),
+            ("margin_ranking", "MarginRankingParams", "MarginRankingLoss", metric, pair),
+            ("hinge_embedding", "HingeEmbeddingParams", "HingeEmbeddingLoss", metric, sign2),
+            ("multilabel_margin", "MultilabelMarginParams", "MultiLabelMarginLoss", cls,
+             {"input": "real", "target": "class_indices"}),
+            ("soft_margin", "SoftMarginParams", "SoftMarginLoss", cls, sign2),
             ("multilabel_soft_margin", "MultilabelSoftMarginParams", "MultiLabelSoftMarginLoss",
-             cls),
-            ("cosine_embedding", "CosineEmbeddingParams", "CosineEmbeddingLoss", metric),
-            ("multi_margin", "MultiMarginParams", "MultiMarginLoss", cls),
-            ("triplet_margin", "TripletMarginParams", "TripletMarginLoss", metric),
+             cls, {"input": "logits", "target": "binary_target"}),
+            ("cosine_embedding", "CosineEmbeddingParams", "CosineEmbeddingLoss", metric, pair),
+            ("multi_margin", "MultiMarginParams", "MultiMarginLoss", cls,
+             {"input": "real", "target": "class_indices"}),
+            ("triplet_margin", "TripletMarginParams", "TripletMarginLoss", metric, triplet),
             ("triplet_margin_with_distance", "TripletMarginWithDistanceParams",
-             "TripletMarginWithDistanceLoss", metric),
+             "TripletMarginWithDistanceLoss", metric, triplet),
         ]:  # fmt: skip
-            register(name, r(name), params=r(params), aliases=(alias,), tags=tags)
+            register(
+                name, r(name), params=r(params), aliases=(alias,), tags=tags, inputs=inputs
+            )  # fmt: skip
 
 
 class segmentation:
@@ -104,14 +134,21 @@ class segmentation:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("segmentation"), ("segmentation",)
-        register("dice", r("dice"), params=r("DiceParams"), aliases=("dice_loss",), tags=tags)
+        by_mode = {"input": "logits", "target": "mode_target"}
+        register(
+            "dice", r("dice"), params=r("DiceParams"), aliases=("dice_loss",), tags=tags,
+            inputs=by_mode,
+        )  # fmt: skip
         register(
             "iou", r("iou"), params=r("OverlapParams"), aliases=("jaccard", "jaccard_loss"),
-            tags=tags,
+            tags=tags, inputs=by_mode,
         )  # fmt: skip
-        register("tversky", r("tversky"), params=r("TverskyParams"), tags=tags)
-        register("focal_tversky", r("focal_tversky"), params=r("FocalTverskyParams"), tags=tags)
-        register("combo", r("combo"), params=r("ComboParams"), tags=tags)
+        register("tversky", r("tversky"), params=r("TverskyParams"), tags=tags, inputs=by_mode)
+        register(
+            "focal_tversky", r("focal_tversky"), params=r("FocalTverskyParams"), tags=tags,
+            inputs=by_mode,
+        )  # fmt: skip
+        register("combo", r("combo"), params=r("ComboParams"), tags=tags, inputs=by_mode)
         register(
             "dice_bce",
             "dice + bce",
@@ -127,8 +164,14 @@ class lovasz:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("lovasz"), ("segmentation",)
-        register("lovasz_hinge", r("lovasz_hinge"), params=r("LovaszHingeParams"), tags=tags)
-        register("lovasz_softmax", r("lovasz_softmax"), params=r("LovaszSoftmaxParams"), tags=tags)
+        register(
+            "lovasz_hinge", r("lovasz_hinge"), params=r("LovaszHingeParams"), tags=tags,
+            inputs={"input": "logits", "target": "binary_target"},
+        )  # fmt: skip
+        register(
+            "lovasz_softmax", r("lovasz_softmax"), params=r("LovaszSoftmaxParams"), tags=tags,
+            inputs={"input": "logits", "target": "class_indices"},
+        )  # fmt: skip
 
 
 class detection:
@@ -138,8 +181,11 @@ class detection:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("detection"), ("detection",)
-        box = r("BoxParams")
-        register("box_iou", r("box_iou"), params=box, tags=tags)
-        register("giou", r("giou"), params=box, aliases=("generalized_box_iou",), tags=tags)
-        register("diou", r("diou"), params=box, tags=tags)
-        register("ciou", r("ciou"), params=box, tags=tags)
+        box, boxes = r("BoxParams"), {"input": "boxes", "target": "boxes"}
+        register("box_iou", r("box_iou"), params=box, tags=tags, inputs=boxes)
+        register(
+            "giou", r("giou"), params=box, aliases=("generalized_box_iou",), tags=tags,
+            inputs=boxes,
+        )  # fmt: skip
+        register("diou", r("diou"), params=box, tags=tags, inputs=boxes)
+        register("ciou", r("ciou"), params=box, tags=tags, inputs=boxes)

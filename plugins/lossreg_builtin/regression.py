@@ -9,7 +9,7 @@ from pydantic import Field
 import lossreg
 from lossreg import Params, Reduction, check_dims, check_same_shape
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 
 REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
 
@@ -26,6 +26,7 @@ def l1(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") ->
     >>> l1(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
     tensor(1.5000)
     """
+    options(RegressionParams, "l1", locals(), local=True)
     check_same_shape("l1", input, target)
     return F.l1_loss(input, target, reduction=reduction)
 
@@ -38,6 +39,7 @@ def mse(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -
     >>> mse(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
     tensor(2.5000)
     """
+    options(RegressionParams, "mse", locals(), local=True)
     check_same_shape("mse", input, target)
     return F.mse_loss(input, target, reduction=reduction)
 
@@ -58,6 +60,7 @@ def smooth_l1(
     >>> smooth_l1(torch.tensor([0.5, 3.0]), torch.zeros(2))
     tensor(1.3125)
     """
+    options(SmoothL1Params, "smooth_l1", locals(), local=True)
     check_same_shape("smooth_l1", input, target)
     return F.smooth_l1_loss(input, target, reduction=reduction, beta=beta)
 
@@ -75,6 +78,7 @@ def huber(
     >>> huber(torch.tensor([0.5, 3.0]), torch.zeros(2), delta=2.0)
     tensor(2.0625)
     """
+    options(HuberParams, "huber", locals(), local=True)
     check_same_shape("huber", input, target)
     return F.huber_loss(input, target, reduction=reduction, delta=delta)
 
@@ -109,6 +113,7 @@ def sobolev(
     >>> sobolev(u, torch.zeros_like(u))
     tensor(5.8333)
     """
+    options(SobolevParams, "sobolev", locals(), local=True)
     check_same_shape("sobolev", input, target)
     check_dims("sobolev", "input", input, 3, "(N, C, *spatial) with 1 to 3 spatial dims")
     if input.dim() > 5:
