@@ -348,6 +348,17 @@ def test_schema_rejects_bad_configs_that_build_rejects_too(tmp_path: Path) -> No
 
 
 # -- round 2: output files, literal printing, clear errors -----------------------------------
+@pytest.fixture
+def scratch() -> Iterator[None]:
+    """Registrations made by the test are withdrawn after it (other tests list every loss)."""
+    from lossreg._registry import registry
+
+    registry.ensure_discovered()
+    state = registry.snapshot()
+    yield
+    registry.restore(state)
+
+
 def test_check_configs_glob_needs_no_plugin() -> None:
     from lossreg.cli.config_file import load_spec
 
@@ -420,7 +431,7 @@ def test_without_the_cli_extra_one_line_says_which_extra() -> None:
     ]
 
 
-def test_markup_and_control_characters_are_printed_literally(capsys, monkeypatch) -> None:
+def test_markup_and_control_characters_are_printed_literally(scratch, capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "1000")
     lossreg.register(
         "t_loud",
@@ -476,7 +487,7 @@ def test_eval_seed_and_shape_limits(capsys) -> None:
     assert code == 1 and "at most" in err and "elements" in err
 
 
-def test_schema_survives_names_that_title_case_alike_and_broken_entries() -> None:
+def test_schema_survives_names_that_title_case_alike_and_broken_entries(scratch) -> None:
     from lossreg.cli.json_schema import loss_spec_schema
 
     lossreg.register("t_ab", lambda input, target: input.sum(), override=True)

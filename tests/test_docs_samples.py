@@ -82,5 +82,5 @@ def test_ci_runs_the_readme_test_command_verbatim_in_a_fresh_venv():
     (command,) = re.findall(r"^(pip install .*python -m pytest -q)$", readme, re.M)
     ci = (ROOT / ".ci" / "run").read_text()
     assert command in ci.splitlines()
-    assert "-m venv" in ci and ". \"$venv/bin/activate\"" in ci
+    assert "-m venv" in ci and '. "$venv/bin/activate"' in ci
     assert "set -euo pipefail" in ci  # pytest's exit 5 (no test ran) fails CI too

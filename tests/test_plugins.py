@@ -416,6 +416,15 @@ def test_strict_mode_resolves_lazy_references_at_discovery(fake, monkeypatch):
 
 
 # -- in-process registration -------------------------------------------------------------------
+@pytest.fixture
+def scratch():
+    """Registrations made by the test are withdrawn after it (other tests list every loss)."""
+    registry.ensure_discovered()
+    state = registry.snapshot()
+    yield
+    registry.restore(state)
+
+
 def test_in_process_duplicate_and_override():
     lossreg.register("t_dup_once", lambda input, target: input.sum())
     with pytest.raises(DuplicateLossError, match=r"'t_dup_once' is registered by 'in-process:"):
@@ -441,7 +450,7 @@ def test_bad_registrations_are_plugin_errors():
     ids=["expression", "arithmetic", "fullwidth", "space", "newline", "escape", "long",
          "digit-first", "hyphen", "empty"],
 )  # fmt: skip
-def test_names_and_aliases_are_short_ascii_identifiers(name):
+def test_names_and_aliases_are_short_ascii_identifiers(scratch, name):
     def f(input, target):
         return input.sum()
 
@@ -453,7 +462,7 @@ def test_names_and_aliases_are_short_ascii_identifiers(name):
     assert "t_good_name" not in lossreg.available()
 
 
-def test_a_64_character_name_is_fine():
+def test_a_64_character_name_is_fine(scratch):
     lossreg.register("t" * 64, lambda input, target: input.sum())
     assert "t" * 64 in lossreg.available()
 
@@ -483,7 +492,7 @@ def test_no_alias_reads_as_arithmetic():
     ],
     ids=["preset-of-itself", "composite-of-itself", "preset-composite", "via-terms"],
 )
-def test_a_self_referencing_preset_or_composite_is_refused(registrations, cycle):
+def test_a_self_referencing_preset_or_composite_is_refused(scratch, registrations, cycle):
     *first, (name, spec) = registrations
     for n, s in first:
         lossreg.register(n, s, override=True)
