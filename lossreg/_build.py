@@ -16,7 +16,7 @@ from ._expr import names, parse
 from ._loss import Loss, as_tensor_param, promote_buffers
 from ._params import Params, tensor_fields, validate_params
 from ._registry import LossInfo, LossRecord, Provider, make_record, registry
-from .errors import ConfigError, ConfigProblem, LossregError
+from .errors import ConfigError, ConfigProblem, LossregError, _short
 
 __all__ = ["build", "describe", "register", "to_config"]
 
@@ -367,11 +367,6 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
     composite = CompositeLoss(expr, modules, routes, arg_names)
     setattr(composite, _CONFIG_ATTR, {"expr": expr, "terms": configs})
     return composite
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> list[ConfigProblem]:

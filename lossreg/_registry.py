@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -11,16 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._inputs import check_input_kinds
 from ._lazy import LazyRef
+from ._rules import find_cycle, name_problem, shown
 from .errors import DuplicateLossError, LossregError, PluginError, UnknownLossError
 
 if TYPE_CHECKING:  # pydantic costs more to import than all of lossreg: only when needed
     from pydantic import BaseModel
 
 __all__ = ["LossInfo", "LossRecord", "Provider", "Registry", "available", "registry"]
-
-#: names and aliases: ASCII identifiers, so none reads as arithmetic (``0-1``) or hijacks an
-#: expression string, and none hides a look-alike letter, a space or a control character
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 
 @dataclass(frozen=True)
@@ -117,26 +113,22 @@ class Registry:
         with self._lock:  # other threads wait here until discovery is complete
             if self._discovered or self._discovering or self._discover is None:
                 return  # _discovering: a plugin looking up losses while it is being loaded
-            self._discovering = True
-            before = self.snapshot()
+            self._discovering, before = True, self.snapshot()
             try:
                 self._discover(self)
                 self._discovered = True
-            except BaseException:
-                # a failed (strict) discovery leaves the registry as it was, so the next
-                # attempt starts clean and names the real culprit
-                self.restore(before)
+            except BaseException:  # a failed (strict) discovery leaves the registry as it
+                self.restore(before)  # was: the next attempt names the real culprit
                 raise
             finally:
                 self._discovering = False
 
     def snapshot(self) -> tuple[dict[str, LossRecord], dict[str, str]]:
-        """A copy of the current state, for :meth:`restore` (a plugin that fails)."""
+        """A copy of the state; :meth:`restore` withdraws every registration made since."""
         with self._lock:
             return dict(self._records), dict(self._names)
 
     def restore(self, state: tuple[dict[str, LossRecord], dict[str, str]]) -> None:
-        """Go back to a :meth:`snapshot`: every registration made since is withdrawn."""
         with self._lock:
             self._records, self._names = dict(state[0]), dict(state[1])
 
@@ -166,7 +158,8 @@ class Registry:
                 for n in rec.names:
                     new_names[n] = rec.name
             for rec, _ in items:
-                _refuse_cycle(rec, new_records, new_names)
+                if cycle := find_cycle(rec, new_records, new_names):
+                    raise _bad(rec.provider, f"{rec.kind} {rec.name!r} refers to itself: {cycle}")
             self._records, self._names = new_records, new_names
 
     # -- reading ---------------------------------------------------------------------------
@@ -175,12 +168,11 @@ class Registry:
         canonical = self._names.get(name) if isinstance(name, str) else None
         if canonical is None:
             if not isinstance(name, str):
-                raise UnknownLossError(_shown(name), where=where)
+                raise UnknownLossError(shown(name), where=where)
             if "." in name:
                 where += " (dotted paths are never imported; use a registered name)"
-            # an error echoes at most ~200 characters of a name (a 1 MB name is no log line)
-            shown = name if len(name) <= 200 else name[:197] + "..."
-            raise UnknownLossError(shown, self.suggest(shown), where=where)
+            short = name if len(name) <= 200 else name[:197] + "..."  # a 1 MB name: no
+            raise UnknownLossError(short, self.suggest(short), where=where)  # 1 MB error line
         rec = self._records[canonical]
         return rec if rec.pending is None else self._complete(rec)
 
@@ -223,49 +215,6 @@ class Registry:
         return name in self._names
 
 
-def _references(rec: LossRecord) -> list[str]:
-    """Names a preset or composite builds on (as ``build`` resolves them)."""
-    if rec.kind == "preset":
-        return [rec.spec["name"]] if isinstance(rec.spec.get("name"), str) else []
-    if rec.kind != "composite":
-        return []
-    from ._expr import names, parse
-
-    terms = rec.spec.get("terms") or {}
-    terms = terms if isinstance(terms, Mapping) else {}
-    out = []
-    for key in names(parse(rec.spec["expr"])):
-        term = terms.get(key, key)
-        name = term.get("name") if isinstance(term, Mapping) else term
-        if isinstance(name, str):
-            out.append(name)
-    return out
-
-
-def _refuse_cycle(
-    rec: LossRecord, records: Mapping[str, LossRecord], names: Mapping[str, str]
-) -> None:
-    """A preset or composite that reaches itself through its references would recurse
-    forever at build, describe, list and schema: refuse it now, naming the cycle."""
-    path = [rec.name]
-
-    def visit(current: LossRecord) -> None:
-        for ref in _references(current):
-            canonical = names.get(ref)
-            if canonical is None:
-                continue  # not registered (yet): build reports an unknown loss
-            if canonical == rec.name:
-                cycle = " -> ".join([*path, ref])
-                raise _bad(rec.provider, f"{rec.kind} {rec.name!r} refers to itself: {cycle}")
-            if canonical in path:
-                continue  # a cycle not through ``rec``: refused when it was registered
-            path.append(canonical)
-            visit(records[canonical])
-            path.pop()
-
-    visit(rec)
-
-
 def _drop(records: dict[str, LossRecord], names: dict[str, str], canonical: str) -> None:
     rec = records.pop(canonical)
     for n in rec.names:
@@ -286,18 +235,9 @@ def make_record(
     inputs: Mapping[str, str] | None = None,
 ) -> LossRecord:
     """Check one registration and turn it into a record (no registry is touched)."""
-    if not isinstance(name, str) or not name:
-        raise _bad(provider, f"a loss name must be a non-empty string, got {_shown(name)}")
-    if isinstance(aliases, str):
-        raise _bad(provider, f"aliases of {_shown(name)} must be a list of names, not a string")
-    for n in (name, *aliases):
-        if not isinstance(n, str) or not NAME_RE.match(n):
-            what = "loss name" if n is name else f"alias of {_shown(name)}"
-            raise _bad(
-                provider,
-                f"{what} {_shown(n)} is not an ASCII identifier of at most 64 characters "
-                "([A-Za-z_][A-Za-z0-9_]*); use e.g. 'my_loss'",
-            )
+    problem = name_problem(name, aliases)
+    if problem:
+        raise _bad(provider, problem)
     if isinstance(factory, LazyRef) or isinstance(params, LazyRef):
         checked, problem = check_input_kinds(inputs, None)
         if problem:
@@ -361,12 +301,6 @@ def make_record(
         input_kinds=kinds,
         **common,
     )
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    """``repr`` of a value cut to ``limit`` characters (reprs escape control characters)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _bad(provider: Provider, message: str) -> PluginError:

@@ -12,16 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 try:
+    import rich  # noqa: F401 - the printing in .output needs it
     import typer
-    from rich.console import Console
-    from rich.markup import escape as _escape_markup
 except ImportError as _missing:  # one line saying what to install, not a traceback
     raise SystemExit(
         f"lossreg: the command line needs the `cli` extra ({_missing.name or 'typer'} is not "
         "installed): pip install 'lossreg[cli]'"
     ) from None
 
-__all__ = ["app", "main"]
+from .output import CliError, err, escape, needs_matplotlib, out, report, say, writable
+
+__all__ = ["CliError", "app", "main"]
+
+MAX_ELEMENTS = 2**26  # largest synthetic tensor `eval --shape` makes (256 MB of float32)
 
 app = typer.Typer(
     name="lossreg",
@@ -34,67 +37,6 @@ app = typer.Typer(
 )
 
 
-def _width(stream: Any) -> int | None:
-    """Terminal width on a terminal or with $COLUMNS; 120 columns when piped (not 80)."""
-    import os
-
-    return None if os.environ.get("COLUMNS") or stream.isatty() else 120
-
-
-out = Console(highlight=False, width=_width(sys.stdout))
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-MAX_ELEMENTS = 2**26  # largest synthetic tensor `eval --shape` makes (256 MB of float32)
-
-
-def escape(text: str) -> str:
-    """``text`` printed literally: Rich markup escaped, control characters (terminal escape
-    sequences, newlines) shown as ``\\x1b``-style escapes, never sent to the terminal."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-    return _escape_markup(text)
-
-
-def _say(console: Any, text: str) -> None:
-    """Print a plain line exactly (a path, a command): no markup, no wrapping."""
-    console.print(escape(text), soft_wrap=True)
-
-
-def _writable(path: Path, force: bool, *, png: bool = False) -> Path:
-    """The path a command will write, checked before any work: never an existing file or a
-    symbolic link unless ``--force``, never a directory; a PNG output ends in ``.png``."""
-    if png:
-        if path.suffix.lower() not in ("", ".png"):
-            raise CliError(
-                f"--output {path} is not a .png file; the plot is written as PNG",
-                "pass a name ending in .png, e.g. -o losses.png",
-            )
-        path = path if path.suffix else path.with_suffix(".png")
-    if path.is_dir():
-        raise CliError(f"--output {path} is a directory", "pass a file name")
-    if not force and path.is_symlink():
-        raise CliError(
-            f"--output {path} is a symbolic link; nothing was written",
-            "pass --force to write through it, or choose another name",
-        )
-    if not force and path.exists():
-        raise CliError(
-            f"--output {path} already exists; nothing was written",
-            "pass --force to overwrite it, or choose another name",
-        )
-    return path
-
-
-def _needs_matplotlib() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise CliError(
-            "this command needs matplotlib, which is not installed",
-            "pip install 'lossreg[cli]'",
-        )
-
-
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 ResolversOpt = Annotated[
     bool,
@@ -103,14 +45,6 @@ ResolversOpt = Annotated[
         help="Run ${resolver:...} interpolations (e.g. oc.env); refused by default.",
     ),
 ]
-
-
-class CliError(Exception):
-    """A usage error of the command line with a hint (not a lossreg API error)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 @app.callback()
@@ -262,7 +196,7 @@ def check(
             if len(configs) == 1:
                 raise
             failed += 1
-            _report(exc, prefix=f"{config}: ")
+            report(exc, prefix=f"{config}: ")
             continue
         out.print(_tree(module, str(config)))
         out.print(f"[green]ok[/green]: {escape(str(config))} is a valid lossreg config")
@@ -359,13 +293,13 @@ def schema(
     from .json_schema import loss_spec_schema
 
     if output is not None:
-        output = _writable(output, force)
+        output = writable(output, force)
     text = json.dumps(loss_spec_schema(), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n", encoding="utf-8")
-        _say(err, f"wrote {output}")
+        say(err, f"wrote {output}")
 
 
 # -- plot, demo, new-plugin ------------------------------------------------------------------
@@ -381,11 +315,11 @@ def plot(
 
     `focal` alone reproduces Figure 1 of Lin et al. 2017 (loss against p_t for several gamma).
     """
-    _needs_matplotlib()
-    output = _writable(output, force, png=True)
+    needs_matplotlib()
+    output = writable(output, force, png=True)
     from .plot import plot_losses
 
-    _say(out, f"wrote {plot_losses(names, output)}")
+    say(out, f"wrote {plot_losses(names, output)}")
 
 
 @app.command()
@@ -404,8 +338,8 @@ def demo(
 ) -> None:
     """Train a small segmentation net on synthetic imbalanced blobs with the demo objective
     and with bce alone; report validation dice and IoU of both and plot the loss curves."""
-    _needs_matplotlib()  # before training, not after both runs
-    output = _writable(output, force, png=True)
+    needs_matplotlib()  # before training, not after both runs
+    output = writable(output, force, png=True)
     from .demo import run_demo
 
     run_demo(config=config, steps=steps, output=output, seed=seed, console=out)
@@ -424,58 +358,14 @@ def new_plugin(
     from .scaffold import scaffold
 
     root = scaffold(name, directory)
-    _say(out, f"created plugin package in {root}")
+    say(out, f"created plugin package in {root}")
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        _say(out, f"  {path.relative_to(root)}")
-    _say(
+        say(out, f"  {path.relative_to(root)}")
+    say(
         out,
         f"next: pip install -e {shlex.quote(str(root))} "
         f"&& python -m pytest {shlex.quote(str(root / 'tests'))}",
     )
-
-
-# -- errors ----------------------------------------------------------------------------------
-def _hint(exc: BaseException) -> str:
-    from ..errors import (
-        ConfigError,
-        DuplicateLossError,
-        ExpressionError,
-        LossregError,
-        PluginError,
-        UnknownLossError,
-    )
-
-    hint = getattr(exc, "hint", None)
-    if hint is not None:
-        return str(hint)
-    if isinstance(exc, UnknownLossError) or "unknown loss" in str(exc):
-        return "`lossreg list` shows the registered losses; `lossreg plugins` what is installed"
-    if isinstance(exc, ConfigError):
-        losses = list(dict.fromkeys(p.loss for p in exc.problems if p.loss))
-        show = f"`lossreg show {losses[0]}`" if len(losses) == 1 else "`lossreg show NAME`"
-        return f"{show} lists the parameters; `lossreg schema` gives a JSON Schema for editors"
-    if isinstance(exc, ExpressionError):
-        return "expressions use numbers, names, + - * /, unary minus and parentheses"
-    if isinstance(exc, (PluginError, DuplicateLossError)):
-        return "`lossreg plugins` shows each plugin and its status"
-    if isinstance(exc, LossregError):
-        return ""
-    return "rerun with --debug for the full traceback"
-
-
-def _report(exc: BaseException, prefix: str = "") -> None:
-    from ..errors import LossregError
-
-    text = str(exc).strip() or type(exc).__name__
-    if not isinstance(exc, (LossregError, CliError, OSError)):
-        text = f"{type(exc).__name__}: {text}"
-    first, _, rest = text.partition("\n")
-    err.print(f"[bold red]error:[/bold red] {escape(prefix + first)}")
-    for line in rest.splitlines():
-        err.print(escape(line), soft_wrap=True)
-    hint = _hint(exc)
-    if hint:
-        err.print(f"[dim]hint:[/dim] {escape(hint)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code)
         if debug:
             raise
-        _report(exc)
+        report(exc)
         return 1
     return result if isinstance(result, int) else 0
 
