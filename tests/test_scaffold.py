@@ -72,7 +72,7 @@ def test_company_config_checks_with_the_plugin_installed(installed: dict[str, An
     assert exe
     res = run(exe, "check", COMPANY, env={**installed["env"], "COLUMNS": "200"})
     assert res.returncode == 0, res.stderr
-    assert "charb: charbonnier(eps=0.001, reduction='mean')" in res.stdout
+    assert "charb: acme_charbonnier(eps=0.001, reduction='mean')" in res.stdout
     assert f"ok: {COMPANY} is a valid lossreg config" in res.stdout
 
 

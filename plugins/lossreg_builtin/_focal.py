@@ -15,7 +15,6 @@ from ._common import options, reduce, upcast
 from ._focal_sigmoid import binary_focal, binary_focal_reduced
 from ._focal_softmax import softmax_focal, softmax_focal_reduced
 
-# -- focal --------------------------------------------------------------------------------------
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 

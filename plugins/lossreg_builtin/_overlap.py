@@ -5,7 +5,7 @@ validation, fast paths and ``dist_sync``; the policy they implement is documente
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -28,7 +28,7 @@ class _Prepared(NamedTuple):
     p: torch.Tensor  # (N, C, S) probabilities
     t: torch.Tensor  # (N, C, S) float target, or (N, S) int64 class indices
     valid: torch.Tensor | None  # same shape as t, bool; None when nothing is ignored
-    index: bool  # t holds class indices
+    indices: bool  # t holds class indices
     fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
     name: str = ""
 
@@ -150,7 +150,7 @@ class _SoftmaxIndexStats(torch.autograd.Function):
         wide = torch.float64 if t.numel() >= _EXACT_COUNT else None
         ts = y.sum((0, 2), dtype=wide).to(p.dtype)
         ctx.save_for_backward(p, t)
-        ctx.onehot = y  # type: ignore[attr-defined]
+        ctx.onehot = y  # type: ignore[attr-defined]  # ctx holds any attribute
         return torch.stack([m.diagonal(), m.sum(1), ts])
 
     @staticmethod
@@ -158,9 +158,9 @@ class _SoftmaxIndexStats(torch.autograd.Function):
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None]:
-        p, t = ctx.saved_tensors  # type: ignore[attr-defined]
+        p, t = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
         c = p.shape[1]
-        g, ctx.onehot = ctx.onehot, None  # type: ignore[attr-defined]
+        g, ctx.onehot = ctx.onehot, None  # type: ignore[attr-defined]  # set in forward
         if g is None:  # a second backward through the same graph
             g = _one_hot(t, c, p.dtype)
         g.mul_(grad[0].view(1, c, 1)).add_(grad[1].view(1, c, 1))  # G
@@ -194,7 +194,7 @@ class _SigmoidStats(torch.autograd.Function):
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None]:
-        p, t = ctx.saved_tensors  # type: ignore[attr-defined]
+        p, t = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
         u = torch.mul(t, grad[0, 0]).add_(grad[1, 0])  # dL/dTP t + dL/dP
         # u p (1 - p), in place: one input-sized allocation in the whole backward
         return torch.ops.aten.sigmoid_backward.grad_input(u, p, grad_input=u), None
@@ -204,12 +204,13 @@ def _statistics(prep: _Prepared, per_image: bool) -> torch.Tensor:
     """Stacked (TP, P, T): shape (3, C), or (3, N, C) with per_image."""
     p, t, valid = prep.p, prep.t, prep.valid
     if prep.fused:  # only ever set without per_image, ignore_index, probabilities
-        if prep.index:
-            stats: torch.Tensor = _SoftmaxIndexStats.apply(prep.x, t)  # type: ignore[no-untyped-call]
+        if prep.indices:
+            stats: torch.Tensor = _SoftmaxIndexStats.apply(prep.x, t)  # type: ignore[no-untyped-call]  # untyped in torch
             _check_counts(prep.name, t, stats[2], p.shape[1])
             return stats
-        return _SigmoidStats.apply(prep.x, t)  # type: ignore[no-untyped-call, no-any-return]
-    if prep.index:
+        out: torch.Tensor = _SigmoidStats.apply(prep.x, t)  # type: ignore[no-untyped-call]  # untyped in torch
+        return out
+    if prep.indices:
         # TP by gather at the label, then scatter-add into C bins: no (N, C, S) one-hot.
         n, c = p.shape[:2]
         pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
@@ -244,11 +245,15 @@ def _sync(stats: torch.Tensor, dist_sync: bool, per_image: bool) -> torch.Tensor
         # The functional collective has an autograd formula (backward: all-reduce of the
         # gradient) and works under torch.compile; torch.distributed.nn.functional.all_reduce,
         # the older differentiable collective, is deprecated since torch 2.10.
-        out = fc.all_reduce(stats, "sum", dist.group.WORLD)
-        return fc.wait_tensor(out) if isinstance(out, fc.AsyncCollectiveTensor) else out
+        group = dist.group.WORLD
+        assert group is not None  # the default group exists once initialised
+        out = fc.all_reduce(stats, "sum", group)
+        if isinstance(out, fc.AsyncCollectiveTensor):
+            out = fc.wait_tensor(out)  # type: ignore[no-untyped-call]  # untyped in torch
+        return cast(torch.Tensor, out)
     from torch.distributed.nn.functional import all_reduce  # pragma: no cover - old torch
 
-    return all_reduce(stats)  # pragma: no cover
+    return cast(torch.Tensor, all_reduce(stats))  # type: ignore[no-untyped-call]  # pragma: no cover; untyped in torch
 
 
 def _score(num: torch.Tensor, den: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -11,7 +13,7 @@ from lossreg import Params, Reduction, check_dims, check_same_shape
 
 from ._common import options, reduce, upcast
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
 
 
 class RegressionParams(Params):
