@@ -58,5 +58,7 @@ def test_the_plugin_is_absent_without_the_install():
 
     if "acme_charbonnier" in lossreg.available():
         pytest.skip("acme-losses is installed in this interpreter")
-    with pytest.raises(lossreg.ConfigError, match="terms.charb.name: unknown loss 'acme_charbonnier'"):
+    with pytest.raises(
+        lossreg.ConfigError, match="terms.charb.name: unknown loss 'acme_charbonnier'"
+    ):
         lossreg.build(OmegaConf.load(CONFIG))
