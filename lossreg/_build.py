@@ -207,6 +207,8 @@ def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
     if isinstance(spec, Mapping):
         spec = dict(spec)
         if "name" in spec:
+            if spec.get("inputs") is not None:
+                return _routed_single(spec, overrides)
             name = spec.pop("name")
             spec.pop("inputs", None)
             deep = spec.pop("deep_supervision", None)
@@ -230,6 +232,15 @@ def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
         f"a loss spec must be a name, an expression or a mapping, got {type(spec).__name__}",
         value=spec,
     )
+
+
+def _routed_single(spec: dict[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
+    """``{name: l1, inputs: {input: logits}}``: one loss with routed tensors, built as a
+    composite of that one term, so the routing is applied (never silently dropped)."""
+    name = spec["name"]
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise ConfigError([ConfigProblem("name", "must be a registered loss name", value=name)])
+    return build_composite({"expr": name, "terms": {name: {**spec, **overrides}}}, "")
 
 
 def build_named(name: Any, params: Mapping[str, Any], path: str) -> nn.Module:

@@ -12,6 +12,7 @@ from ._lazy import LazyRef
 from ._records import LossInfo, LossRecord, Provider, pending_record, tensor_inputs
 from ._records import first_paragraph as _first_paragraph
 from ._records import plugin_error as _bad
+from ._rules import find_cycle, name_problem, shown
 from .errors import DuplicateLossError, LossregError, UnknownLossError
 
 if TYPE_CHECKING:  # pydantic costs more to import than all of lossreg: only when needed
@@ -38,12 +39,24 @@ class Registry:
         with self._lock:  # other threads wait here until discovery is complete
             if self._discovered or self._discovering or self._discover is None:
                 return  # _discovering: a plugin looking up losses while it is being loaded
-            self._discovering = True
+            self._discovering, before = True, self.snapshot()
             try:
                 self._discover(self)
                 self._discovered = True
+            except BaseException:  # a failed (strict) discovery leaves the registry as it
+                self.restore(before)  # was: the next attempt names the real culprit
+                raise
             finally:
                 self._discovering = False
+
+    def snapshot(self) -> tuple[dict[str, LossRecord], dict[str, str]]:
+        """A copy of the state; :meth:`restore` withdraws every registration made since."""
+        with self._lock:
+            return dict(self._records), dict(self._names)
+
+    def restore(self, state: tuple[dict[str, LossRecord], dict[str, str]]) -> None:
+        with self._lock:
+            self._records, self._names = dict(state[0]), dict(state[1])
 
     def reset(self) -> None:
         """Forget everything and discover again on the next lookup (for tests)."""
@@ -55,6 +68,7 @@ class Registry:
     # -- writing ---------------------------------------------------------------------------
     def add_all(self, items: Iterable[tuple[LossRecord, bool]]) -> None:
         """Add ``(record, override)`` pairs atomically: every one lands, or none does."""
+        items = list(items)
         with self._lock:
             new_names = dict(self._names)
             new_records = dict(self._records)
@@ -69,6 +83,9 @@ class Registry:
                 new_records[rec.name] = rec
                 for n in rec.names:
                     new_names[n] = rec.name
+            for rec, _ in items:
+                if cycle := find_cycle(rec, new_records, new_names):
+                    raise _bad(rec.provider, f"{rec.kind} {rec.name!r} refers to itself: {cycle}")
             self._records, self._names = new_records, new_names
 
     # -- reading ---------------------------------------------------------------------------
@@ -77,10 +94,11 @@ class Registry:
         canonical = self._names.get(name) if isinstance(name, str) else None
         if canonical is None:
             if not isinstance(name, str):
-                raise UnknownLossError(repr(name), where=where)
+                raise UnknownLossError(shown(name), where=where)
             if "." in name:
                 where += " (dotted paths are never imported; use a registered name)"
-            raise UnknownLossError(name, self.suggest(name), where=where)
+            short = name if len(name) <= 200 else name[:197] + "..."  # a 1 MB name: no
+            raise UnknownLossError(short, self.suggest(short), where=where)  # 1 MB error line
         rec = self._records[canonical]
         return rec if rec.pending is None else self._complete(rec)
 
@@ -156,10 +174,9 @@ def make_record(
     inputs: Mapping[str, str] | None = None,
 ) -> LossRecord:
     """Check one registration and turn it into a record (no registry is touched)."""
-    if not isinstance(name, str) or not name:
-        raise _bad(provider, f"a loss name must be a non-empty string, got {name!r}")
-    if isinstance(aliases, str):
-        raise _bad(provider, f"aliases of {name!r} must be a list of names, not a string")
+    problem = name_problem(name, aliases)
+    if problem:
+        raise _bad(provider, problem)
     if isinstance(factory, LazyRef) or isinstance(params, LazyRef):
         checked, problem = check_input_kinds(inputs, None)
         if problem:

@@ -64,11 +64,11 @@ class ConfigProblem:
     #: the error behind this problem, kept with its facts (an unknown name's suggestions)
     cause: LossregError | None = field(default=None, compare=False, repr=False)
 
-    def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        who = f"[{self.loss}] " if self.loss else ""
+    def __str__(self) -> str:  # one line: keys and messages may carry newlines
+        where = f"{_clean(self.path, 200)}: " if self.path else ""
+        who = f"[{_clean(self.loss, 80)}] " if self.loss else ""
         given = "" if self.value is ... else f" (got {_short(self.value)})"
-        return f"{where}{who}{self.message}{given}"
+        return f"{where}{who}{_clean(self.message, 600)}{given}"
 
 
 class ConfigError(LossregError):
@@ -185,6 +185,12 @@ def format_shape(shape: Sequence[int]) -> str:
     '(2, 3)'
     """
     return str(tuple(int(d) for d in shape))
+
+
+def _clean(text: str, limit: int) -> str:
+    """``text`` on one line (control characters escaped), cut to ``limit`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -411,7 +411,7 @@ def test_zero_one_binary_and_multiclass():
     assert zero_one(x, y, reduction="none").tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]
     assert zero_one(x, y, reduction="sum").item() == 3.0
     logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
-    module = lossreg.build("0-1", mode="multiclass")
+    module = lossreg.build("zero_one", mode="multiclass")
     assert module(logits, torch.tensor([1, 2, 2])).item() == pytest.approx(1 / 3)
 
 

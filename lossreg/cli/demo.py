@@ -320,7 +320,7 @@ def run_demo(
 
     output = png_path(output)
     save_curves(results, output)
-    console.print(f"wrote {output}")
+    console.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
     return results
 
 

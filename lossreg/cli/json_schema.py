@@ -41,11 +41,20 @@ class _Strict(BaseModel):
 def _spec_models() -> list[type[BaseModel]]:
     from .._build import describe
     from .._registry import registry
+    from ..errors import LossregError
 
     models = []
+    titles: set[str] = set()
     for rec in registry.records():
-        info = describe(rec.name)
+        try:
+            info = describe(rec.name)
+        except LossregError:  # e.g. a preset of a disabled plugin's loss: skip that entry
+            continue
         names = (info.name, *info.aliases)
+        title = _title(info.name) + "Spec"
+        while title in titles:  # `Dice` and `dice`, `my_loss` and `myLoss`: one model each
+            title = "_" + title
+        titles.add(title)
         fields: dict[str, Any] = {
             "name": (
                 Literal[names],
@@ -65,7 +74,7 @@ def _spec_models() -> list[type[BaseModel]]:
             ),
         }
         model = pydantic.create_model(
-            _title(info.name) + "Spec",
+            title,
             __base__=info.params,
             __doc__=info.summary or info.name,
             **fields,

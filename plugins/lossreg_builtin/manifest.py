@@ -94,8 +94,9 @@ class classification:
             aliases=("wce",), tags=tags, inputs=binary,
         )  # fmt: skip
         register("focal", r("focal"), params=r("FocalParams"), tags=tags, inputs=by_mode)
+        # no "0-1" alias: names are identifiers, so "bce + 0-1" can never read as "bce - 1"
         register(
-            "zero_one", r("zero_one"), params=r("ZeroOneParams"), aliases=("0-1",), tags=tags,
+            "zero_one", r("zero_one"), params=r("ZeroOneParams"), tags=tags,
             differentiable=False, inputs=by_mode,
         )  # fmt: skip
 
