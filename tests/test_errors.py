@@ -8,7 +8,7 @@ import torch
 import lossreg
 from lossreg import errors
 from lossreg._params import class_name
-from lossreg.cli import _hint
+from lossreg.cli.output import hint_for as _hint
 from lossreg.errors import ConfigError, ConfigProblem, ShapeError
 
 
