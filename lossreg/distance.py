@@ -59,7 +59,7 @@ def edt(mask: torch.Tensor, spatial_dims: int | None = None) -> torch.Tensor:
         full = flat.reshape(flat.shape[0], -1).all(1)
         feature = ~flat
         feature[full] = True  # searched as "all zero" (no shift runs), then given scipy's value
-        out = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
+        out: torch.Tensor = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
         if bool(full.any()):  # scipy's convention where nothing is zero: distance to (-1, 0, ...)
             corner = torch.zeros(spatial, device=mask.device, dtype=dtype)
             for k, n in enumerate(spatial):

@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..errors import CliError
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -39,14 +41,6 @@ out = Console(highlight=False, width=_width(sys.stdout))
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class CliError(Exception):
-    """A usage error of the command line with a hint (not a lossreg API error)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
 @app.callback()
 def _root(
     debug: Annotated[
@@ -66,14 +60,12 @@ def list_(
 
     import lossreg
 
-    from .paramdoc import summary_and_doc
-
     names = lossreg.available(tag=tag)
     if not names:
         from .._registry import registry
 
-        tags = sorted({t for rec in registry.records() for t in rec.tags})
-        raise CliError(f"no loss has the tag {tag!r}", f"tags in use: {', '.join(tags)}")
+        tags = ", ".join(registry.tags())
+        raise CliError(f"no loss has the tag {tag!r}", f"tags in use: {tags}")
     table = Table(title=f"{len(names)} losses" + (f" tagged {tag!r}" if tag else ""))
     for col in ("name", "aliases", "tags", "provider", "summary"):
         table.add_column(col, overflow="fold")
@@ -86,7 +78,7 @@ def list_(
         table.add_row(
             *(escape(x) for x in (info.name, ", ".join(info.aliases), ", ".join(info.tags))),
             escape(info.provider),
-            escape(summary_and_doc(info)[0]),
+            escape(info.summary),
         )
     out.print(table)
 
@@ -100,25 +92,19 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
 
     import lossreg
 
-    from .._registry import registry
-    from .paramdoc import example_yaml, param_rows, summary_and_doc
+    from .paramdoc import example_yaml, input_text, param_rows, spec_facts
 
     info = lossreg.describe(name)
-    summary, doc = summary_and_doc(info)
-    out.print(f"[bold]{escape(info.name)}[/bold]  {escape(summary)}")
+    out.print(f"[bold]{escape(info.name)}[/bold]  {escape(info.summary)}")
     facts = {
         "aliases": ", ".join(info.aliases) or "-",
         "tags": ", ".join(info.tags) or "-",
         "provider": f"{info.provider} ({info.distribution or 'in-process'} {info.version or ''})",
         "kind": info.kind,
-        "inputs": ", ".join(info.inputs),
+        "inputs": input_text(info),
         "differentiable": "yes" if info.differentiable else "no (no gradient)",
+        **dict(spec_facts(info)),
     }
-    spec = registry.lookup(info.name).spec
-    if info.kind == "composite" and spec:
-        facts["expression"] = spec["expr"]
-    if info.kind == "preset" and spec:
-        facts["preset of"] = ", ".join(f"{k}: {v}" for k, v in spec.items())
     for key, value in facts.items():
         out.print(f"  {key:<15}{value}")
     rows = param_rows(info.params)
@@ -131,9 +117,9 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
         out.print(table)
     else:
         out.print("  parameters     none")
-    if doc:
+    if info.doc:
         out.print("\n[bold]doc[/bold]")
-        out.print(inspect.cleandoc(doc), markup=False)
+        out.print(inspect.cleandoc(info.doc), markup=False)
     out.print("\n[bold]example config[/bold]")
     out.print(example_yaml(info.name, info.params), markup=False)
 
@@ -214,12 +200,16 @@ def _tree(module: Any, label: str) -> Any:
 def _add(tree: Any, module: Any, config: dict[str, Any], label: str = "") -> None:
     import lossreg
 
+    from .plot import objective_lines
+
     if "expr" in config:
         node = tree.add(f"{label}composite [cyan]{escape(config['expr'])}[/cyan]")
         for key, term in module.terms.items():
             route = config["terms"].get(key, {}).get("inputs")
             routed = f" [dim]inputs {escape(str(route))}[/dim]" if route else ""
             _add(node, term, lossreg.to_config(term), f"{escape(key)}{routed}: ")
+        for line in objective_lines(module):  # weights, schedules, balance, deep supervision
+            node.add(escape(line))
         return
     params = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in ("name", "inputs"))
     tree.add(f"{label}[bold]{escape(config['name'])}[/bold]({escape(params)})")
@@ -287,17 +277,27 @@ def schema(
 # -- plot, demo, new-plugin ------------------------------------------------------------------
 @app.command()
 def plot(
-    names: Annotated[list[str], typer.Argument(help="Loss names or aliases.")],
+    names: Annotated[list[str] | None, typer.Argument(help="Loss names or aliases.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
         "losses.png"
     ),
+    schedule: Annotated[
+        Path | None, typer.Option(help="Draw each weight of this config over steps instead.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps to draw (--schedule).")] = None,
 ) -> None:
-    """Loss value against prediction for the named losses, as a PNG.
+    """Loss value against prediction for the named losses, as a PNG; or, with --schedule
+    CONFIG, each named weight of a composite over training steps.
 
     `focal` alone reproduces Figure 1 of Lin et al. 2017 (loss against p_t for several gamma).
     """
-    from .plot import plot_losses
+    from .plot import plot_losses, plot_schedule
 
+    if schedule is not None:
+        out.print(f"wrote {plot_schedule(schedule, output, steps)}")
+        return
+    if not names:
+        raise CliError("name at least one loss, or pass --schedule CONFIG", "lossreg plot focal")
     out.print(f"wrote {plot_losses(names, output)}")
 
 
@@ -311,12 +311,16 @@ def demo(
         "demo_losses.png"
     ),
     seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Train as N local torch.distributed processes (gloo).")
+    ] = 1,
 ) -> None:
-    """Train a small segmentation net on synthetic imbalanced blobs with the demo objective
-    and with bce alone; report validation dice and IoU of both and plot the loss curves."""
+    """Train a small segmentation net on synthetic imbalanced blobs with the demo objective,
+    with bce alone, and with a scheduled, deep-supervised objective; report validation dice
+    and IoU of each and plot the loss curves."""
     from .demo import run_demo
 
-    run_demo(config=config, steps=steps, output=output, seed=seed, console=out)
+    run_demo(config=config, steps=steps, output=output, seed=seed, console=out, nproc=nproc)
 
 
 @app.command("new-plugin")
@@ -341,38 +345,32 @@ def new_plugin(
 
 # -- errors ----------------------------------------------------------------------------------
 def _hint(exc: BaseException) -> str:
-    from ..errors import (
-        ConfigError,
-        DuplicateLossError,
-        ExpressionError,
-        LossregError,
-        PluginError,
-        UnknownLossError,
-    )
+    from .. import errors
 
-    hint = getattr(exc, "hint", None)
-    if hint is not None:
-        return str(hint)
-    if isinstance(exc, UnknownLossError) or "unknown loss" in str(exc):
+    if not isinstance(exc, errors.LossregError):
+        return "rerun with --debug for the full traceback"
+    if getattr(exc, "hint", ""):
+        return str(exc.hint)
+    if isinstance(exc, errors.UnknownLossError) or (
+        isinstance(exc, errors.ConfigError) and exc.unknown_losses
+    ):
         return "`lossreg list` shows the registered losses; `lossreg plugins` what is installed"
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, errors.ConfigError):
         losses = list(dict.fromkeys(p.loss for p in exc.problems if p.loss))
         show = f"`lossreg show {losses[0]}`" if len(losses) == 1 else "`lossreg show NAME`"
         return f"{show} lists the parameters; `lossreg schema` gives a JSON Schema for editors"
-    if isinstance(exc, ExpressionError):
+    if isinstance(exc, errors.ExpressionError):
         return "expressions use numbers, names, + - * /, unary minus and parentheses"
-    if isinstance(exc, (PluginError, DuplicateLossError)):
+    if isinstance(exc, (errors.PluginError, errors.DuplicateLossError)):
         return "`lossreg plugins` shows each plugin and its status"
-    if isinstance(exc, LossregError):
-        return ""
-    return "rerun with --debug for the full traceback"
+    return ""
 
 
 def _report(exc: BaseException, prefix: str = "") -> None:
     from ..errors import LossregError
 
     text = str(exc).strip() or type(exc).__name__
-    if not isinstance(exc, (LossregError, CliError, OSError)):
+    if not isinstance(exc, (LossregError, OSError)):
         text = f"{type(exc).__name__}: {text}"
     first, _, rest = text.partition("\n")
     err.print(f"[bold red]error:[/bold red] {escape(prefix + first)}")

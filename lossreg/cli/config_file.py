@@ -10,17 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ConfigProblem, LossregError
+from ..errors import ConfigFileError
 
 __all__ = ["ConfigFileError", "load_spec"]
-
-
-class ConfigFileError(LossregError):
-    """A config file that cannot be read as plain YAML data; ``hint`` says what to do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def load_spec(path: str | Path) -> Any:
@@ -46,16 +38,9 @@ def load_spec(path: str | Path) -> Any:
         raise ConfigFileError(f"{path}: not a valid config: {_one_line(exc)}") from exc
     except Exception as exc:  # yaml.YAMLError and friends: a syntax error in the file
         raise _yaml_error(path, exc) from exc
-    try:
-        data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None) or ""
-        raise ConfigError(
-            [ConfigProblem(str(key), f"cannot resolve interpolation: {_one_line(exc)}")]
-        ) from exc
-    if isinstance(data, dict) and "loss" in data and not ({"name", "expr"} & set(data)):
-        return data["loss"]
-    return data
+    from .._build import plain_spec  # resolves, and takes the spec out of `loss:`
+
+    return plain_spec(cfg)
 
 
 def _refuse_tags(text: str, path: Path) -> None:

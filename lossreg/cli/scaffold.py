@@ -57,9 +57,7 @@ class {title}Params(lossreg.Params):
     """Parameters of ``{loss}``; each description is its documentation."""
 
     delta: float = Field(1.0, gt=0, description="scale of the residual: |d| << delta is quadratic")
-    reduction: lossreg.Reduction = Field(
-        "mean", description="`mean` over elements, `sum`, or `none` (input's shape)"
-    )
+    reduction: lossreg.Reduction = lossreg.reduction_field("input's shape")
 
 
 def {loss}(
@@ -80,11 +78,7 @@ def {loss}(
     x = (x - target.to(x.dtype)) / delta
     a = x.abs()
     loss = delta**2 * (a + torch.nn.functional.softplus(-2 * a) - math.log(2.0))
-    if reduction == "mean":
-        loss = loss.mean()
-    elif reduction == "sum":
-        loss = loss.sum()
-    return loss.to(input.dtype)
+    return lossreg.reduce(loss, reduction, "{loss}").to(input.dtype)
 
 
 @lossreg.hookimpl

@@ -13,7 +13,7 @@ from lossreg import Params, Reduction, check_dims, check_same_shape
 
 from ._common import options, reduce, upcast
 
-REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = lossreg.reduction_field("input's shape")
 
 
 class RegressionParams(Params):
