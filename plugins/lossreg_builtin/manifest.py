@@ -28,22 +28,23 @@ class regression:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("regression"), ("regression",)
+        masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         real2 = {"input": "real", "target": "real"}
         common = r("RegressionParams")
         register(
-            "l1", r("l1"), params=common, aliases=("mae", "l1_loss", "L1Loss"), tags=tags,
+            "l1", r("l1"), params=common, aliases=("mae", "l1_loss", "L1Loss"), tags=masked,
             inputs=real2,
         )  # fmt: skip
         register(
-            "mse", r("mse"), params=common, aliases=("l2", "mse_loss", "MSELoss"), tags=tags,
+            "mse", r("mse"), params=common, aliases=("l2", "mse_loss", "MSELoss"), tags=masked,
             inputs=real2,
         )  # fmt: skip
         register(
             "smooth_l1", r("smooth_l1"), params=r("SmoothL1Params"), aliases=("SmoothL1Loss",),
-            tags=tags, inputs=real2,
+            tags=masked, inputs=real2,
         )  # fmt: skip
         register(
-            "huber", r("huber"), params=r("HuberParams"), aliases=("HuberLoss",), tags=tags,
+            "huber", r("huber"), params=r("HuberParams"), aliases=("HuberLoss",), tags=masked,
             inputs=real2,
         )  # fmt: skip
         register("sobolev", r("sobolev"), params=r("SobolevParams"), tags=tags, inputs=real2)
