@@ -202,7 +202,7 @@ def test_bce_pos_weight_needs_logits():
         lossreg.build("BCELoss", pos_weight=[2.0])
     with pytest.raises(ConfigError, match=r"\[bce\].*pos_weight applies to logits only"):
         lossreg.build("bce", from_logits=False, pos_weight=[2.0])
-    with pytest.raises(LossregError, match="bce: pos_weight applies to logits only"):
+    with pytest.raises(ConfigError, match=r"\[bce\].*pos_weight applies to logits only.*tensor"):
         bce(torch.tensor([0.5]), torch.tensor([1.0]), from_logits=False, pos_weight=torch.ones(1))
 
 
@@ -487,6 +487,50 @@ def test_focal_options_of_the_wrong_mode_are_refused():
         lossreg.build("focal", gamma=-1)
     with pytest.raises(LossregError, match=r"focal: input must have at least 2 dims"):
         focal(torch.zeros(3), torch.zeros(3, dtype=torch.long), mode="multiclass")
+
+
+@pytest.mark.parametrize(
+    "name, kw",
+    [
+        ("focal", {"mode": "multiclass", "alpha": 0.25}),
+        ("focal", {"weight": [1.0, 2.0]}),
+        ("focal", {"mode": "multilabel", "ignore_index": 0}),
+        ("focal", {"gamma": -1}),
+        ("focal", {"mode": "softmax"}),
+        ("bce", {"from_logits": False, "pos_weight": [2.0]}),
+        ("weighted_cross_entropy", {"balance": "batch", "w_pos": 2.0}),
+        ("weighted_cross_entropy", {"balance": "class"}),
+        ("cross_entropy", {"label_smoothing": 1.5}),
+        ("zero_one", {"mode": "multi"}),
+    ],
+)
+def test_a_functional_refuses_options_with_builds_message(name, kw):
+    # docs/plugins.md, "Option rules": the params model's rule, one wording
+    fn = {"focal": focal, "bce": bce, "weighted_cross_entropy": weighted_cross_entropy,
+          "cross_entropy": cross_entropy, "zero_one": zero_one}[name]  # fmt: skip
+    with pytest.raises(ConfigError) as built:
+        lossreg.build(name, **kw)
+    tensors = {k: torch.tensor(v) for k, v in kw.items() if isinstance(v, list)}
+    with pytest.raises(ConfigError) as called:
+        fn(torch.zeros(2, 3), torch.zeros(2, 3), **{**kw, **tensors})
+    assert str(built.value).split(" (got ")[0] == str(called.value).split(" (got ")[0]
+
+
+def test_focal_alpha_auto_null_and_omitted():
+    # omitted and "auto" are 0.25 outside multiclass, none in it; null is no alpha weighting
+    x, y = (
+        torch.randn(2, 1, 3, 3, generator=gen()),
+        (torch.rand(2, 1, 3, 3, generator=gen()) > 0.5).float(),
+    )
+    assert lossreg.to_config(lossreg.build("focal"))["alpha"] == 0.25
+    assert lossreg.to_config(lossreg.build("focal", alpha="auto"))["alpha"] == 0.25
+    assert lossreg.to_config(lossreg.build("focal", alpha=None))["alpha"] is None
+    assert lossreg.to_config(lossreg.build("focal", mode="multiclass"))["alpha"] is None
+    for alpha in ("auto", 0.25, None):
+        want = ref_sigmoid_focal(x, y, alpha=0.25 if alpha == "auto" else alpha)
+        torch.testing.assert_close(focal(x, y, alpha=alpha), want)
+        torch.testing.assert_close(lossreg.build("focal", alpha=alpha)(x, y), want)
+    torch.testing.assert_close(focal(x, y), focal(x, y, alpha=0.25))
 
 
 def test_every_option_reaches_the_kernel():

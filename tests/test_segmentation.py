@@ -426,8 +426,23 @@ def test_other_input_errors():
         dice(t, t)
     with pytest.raises(LossregError, match=r"dice: input is on cpu but target is on meta"):
         dice(x, torch.zeros(2, 3, 4, 4, device="meta"), mode="multilabel")
-    with pytest.raises(LossregError, match="combo: mode must be binary or multilabel"):
-        combo(x, t, mode="multiclass")
+
+
+def test_a_functional_refuses_options_as_build_does():
+    # one rule, one wording (docs/plugins.md, "Option rules"): the params model's
+    x, t = torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4)
+    for fn, kw in [
+        (combo, {"mode": "multiclass"}),
+        (dice, {"mode": "multi"}),
+        (tversky, {"alpha": -0.1}),
+        (dice, {"smoth": 1.0}),
+        (iou, {"classes": []}),
+    ]:
+        with pytest.raises(ConfigError) as built:
+            lossreg.build(fn.__name__, **kw)
+        with pytest.raises(ConfigError) as called:
+            fn(x, t, **kw)
+        assert str(called.value) == str(built.value)
 
 
 def test_config_errors():

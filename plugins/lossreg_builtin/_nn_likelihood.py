@@ -16,7 +16,7 @@ from lossreg import (
     check_same_shape,
 )
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 from ._nn_common import REDUCTION, _check_ndim, _fail, _shape
 
 # ---------------------------------------------------------------------------------- kl_div
@@ -50,6 +50,7 @@ def kl_div(
     >>> kl_div(logp, torch.tensor([[0.5, 0.5]]), reduction="batchmean")
     tensor(0.1438)
     """
+    options(KLDivParams, "kl_div", locals(), local=True)
     check_same_shape("kl_div", input, target)
     x, t = upcast(input, target)
     if reduction == "batchmean":
@@ -97,6 +98,7 @@ def poisson_nll(
     >>> poisson_nll(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]))
     tensor(0.8591)
     """
+    options(PoissonNLLParams, "poisson_nll", locals(), local=True)
     check_same_shape("poisson_nll", input, target)
     x, t = upcast(input, target)
     out = F.poisson_nll_loss(x, t, log_input=log_input, full=full, eps=eps, reduction=reduction)
@@ -132,6 +134,7 @@ def gaussian_nll(
     >>> gaussian_nll(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 2.0]), torch.tensor([1.0, 4.0]))
     tensor(0.5966)
     """
+    options(GaussianNLLParams, "gaussian_nll", locals(), local=True)
     name = "gaussian_nll"
     check_same_shape(name, input, target)
     check_same_device(name, input, var, ("input", "var"))
@@ -192,6 +195,7 @@ def ctc(
     >>> ctc(lp, torch.tensor([[1]]), torch.tensor([3]), torch.tensor([1]))
     tensor(0.2877)
     """
+    options(CTCParams, "ctc", locals(), local=True)
     name = "ctc"
     check_floating(name, "log_probs", log_probs)
     _check_ndim(name, "log_probs", log_probs, (2, 3), "(T, N, C) or (T, C)")

@@ -18,7 +18,7 @@ from lossreg import (
     check_same_shape,
 )
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 from ._nn_common import REDUCTION, _as, _check_ndim, _check_weight, _fail, _shape
 
 # ------------------------------------------------------------------------- margin / ranking
@@ -47,6 +47,7 @@ def margin_ranking(
     >>> margin_ranking(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.5]), torch.tensor([1.0, 1.0]))
     tensor(0.2500)
     """
+    options(MarginRankingParams, "margin_ranking", locals(), local=True)
     name = "margin_ranking"
     check_same_shape(name, input1, input2, ("input1", "input2"))
     check_same_shape(name, input1, target, ("input1", "target"))
@@ -72,6 +73,7 @@ def hinge_embedding(
     >>> hinge_embedding(torch.tensor([0.3, 0.4]), torch.tensor([1.0, -1.0]))
     tensor(0.4500)
     """
+    options(HingeEmbeddingParams, "hinge_embedding", locals(), local=True)
     check_same_shape("hinge_embedding", input, target)
     x, y = upcast(input, target)
     return F.hinge_embedding_loss(x, y, margin=margin, reduction=reduction).to(input.dtype)
@@ -95,6 +97,7 @@ def multilabel_margin(
     >>> multilabel_margin(torch.tensor([[0.1, 0.2, 0.4, 0.8]]), torch.tensor([[3, 0, -1, 1]]))
     tensor(0.8500)
     """
+    options(MultilabelMarginParams, "multilabel_margin", locals(), local=True)
     name = "multilabel_margin"
     _check_ndim(name, "input", input, (1, 2), "(N, C) or (C,)")
     check_same_shape(name, input, target)
@@ -143,6 +146,7 @@ def soft_margin(
     >>> soft_margin(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 1.0]))
     tensor(0.7201)
     """
+    options(SoftMarginParams, "soft_margin", locals(), local=True)
     check_same_shape("soft_margin", input, target)
     x, y = upcast(input, target)
     z = -y * x
@@ -174,6 +178,7 @@ def multilabel_soft_margin(
     >>> multilabel_soft_margin(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]]))
     tensor(1.4100)
     """
+    options(MultilabelSoftMarginParams, "multilabel_soft_margin", locals(), local=True)
     name = "multilabel_soft_margin"
     check_dims(name, "input", input, 1, "(N, C), classes last")
     check_same_shape(name, input, target)
@@ -210,6 +215,7 @@ def cosine_embedding(
     >>> cosine_embedding(a, torch.tensor([[1.0, 1.0], [0.0, 1.0]]), torch.tensor([1.0, -1.0]))
     tensor(0.1464)
     """
+    options(CosineEmbeddingParams, "cosine_embedding", locals(), local=True)
     name = "cosine_embedding"
     _check_ndim(name, "input1", input1, (1, 2), "(N, D) or (D,)")
     check_same_shape(name, input1, input2, ("input1", "input2"))
@@ -251,6 +257,7 @@ def multi_margin(
     >>> multi_margin(torch.tensor([[0.1, 0.2, 0.4, 0.8]]), torch.tensor([3]))
     tensor(0.3250)
     """
+    options(MultiMarginParams, "multi_margin", locals(), local=True)
     name = "multi_margin"
     _check_ndim(name, "input", input, (1, 2), "(N, C) or (C,)")
     check_same_device(name, input, target)
@@ -311,6 +318,7 @@ def triplet_margin(
     >>> triplet_margin(a, torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.5]]), eps=0.0)
     tensor(0.5000)
     """
+    options(TripletMarginParams, "triplet_margin", locals(), local=True)
     _check_triplet("triplet_margin", anchor, positive, negative)
     a, pos, neg = upcast(anchor, positive, negative)
     out = F.triplet_margin_loss(
@@ -364,6 +372,7 @@ def triplet_margin_with_distance(
     >>> triplet_margin_with_distance(a, pos, neg, distance_function="cosine")
     tensor(0.2929)
     """
+    options(TripletMarginWithDistanceParams, "triplet_margin_with_distance", locals(), local=True)
     name = "triplet_margin_with_distance"
     if distance_function not in DISTANCES:
         _fail(

@@ -44,12 +44,11 @@ def _prepare(
     fusable: bool = False,
     per_image: bool = True,
 ) -> _Prepared:
-    """Every check, then probabilities and targets flattened to (N, C, S). Runs before any
-    collective, so a bad input fails on every rank alike."""
+    """Every tensor check (the options were validated by the loss's params model), then
+    probabilities and targets flattened to (N, C, S). Runs before any collective, so a bad
+    input fails on every rank alike."""
     check_same_device(name, input, target)
     check_floating(name, "input", input)
-    if mode not in ("binary", "multiclass", "multilabel"):
-        raise LossregError(f"{name}: mode must be binary, multiclass or multilabel, got {mode!r}")
     index = False
     nonempty = input.numel() > 0
     # the fused paths: logits, nothing ignored, statistics over the whole batch
@@ -250,24 +249,6 @@ def _sync(stats: torch.Tensor, dist_sync: bool, per_image: bool) -> torch.Tensor
     from torch.distributed.nn.functional import all_reduce  # pragma: no cover - old torch
 
     return all_reduce(stats)  # pragma: no cover
-
-
-def _overlap_stats(
-    name: str,
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    mode: str,
-    from_logits: bool,
-    ignore_index: int | None,
-    classes: list[int] | None,
-    per_image: bool,
-    dist_sync: bool,
-) -> torch.Tensor:
-    """The primitive: validated, synchronised, class-selected (TP, P, T) statistics."""
-    prep = _prepare(name, input, target, mode, from_logits, ignore_index, classes, True, per_image)
-    stats = _sync(_statistics(prep, per_image), dist_sync, per_image)
-    return stats if classes is None else stats[..., list(classes)]
 
 
 def _score(num: torch.Tensor, den: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:

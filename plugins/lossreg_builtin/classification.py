@@ -22,7 +22,7 @@ from lossreg import (
     check_same_shape,
 )
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 from ._focal import binary_focal, binary_focal_reduced, softmax_focal, softmax_focal_reduced
 
 Mode = Literal["binary", "multiclass", "multilabel"]
@@ -121,6 +121,7 @@ def cross_entropy(
     >>> cross_entropy(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0]))
     tensor(0.1698)
     """
+    options(CrossEntropyParams, "cross_entropy", locals(), local=True)
     c = _check_class_target("cross_entropy", input, target, ignore_index)
     x, t = upcast(input, target)
     w = _class_weight("cross_entropy", weight, c, x)
@@ -155,6 +156,7 @@ def nll(
     >>> nll(torch.tensor([[-0.5, -1.0], [-2.0, -0.1]]), torch.tensor([0, 1]))
     tensor(0.3000)
     """
+    options(NLLParams, "nll", locals(), local=True)
     if target.is_floating_point():
         raise LossregError(
             f"nll: target must hold class indices (an integer tensor), got {target.dtype}; "
@@ -228,6 +230,7 @@ def bce(
     >>> bce(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
     tensor(0.2201)
     """
+    options(BCEParams, "bce", locals(), local=True)
     check_same_shape("bce", input, target)
     check_floating("bce", "input", input)
     x, t = upcast(input, target)
@@ -236,11 +239,7 @@ def bce(
     if from_logits:
         pw = _last_dim_weight("bce", "pos_weight", pos_weight, x)
         out = F.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction=reduction)
-    else:
-        if pos_weight is not None:
-            raise LossregError(
-                "bce: pos_weight applies to logits only (from_logits=True); got from_logits=False"
-            )
+    else:  # pos_weight is None here: a rule of BCEParams
         check_range("bce", "input (probabilities, from_logits=False)", x.detach(), 0.0, 1.0)
         out = F.binary_cross_entropy(x, t, weight=w, reduction=reduction)
     return out.to(input.dtype)
@@ -288,21 +287,19 @@ def weighted_cross_entropy(
     >>> weighted_cross_entropy(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]), w_pos=2.0)
     tensor(0.2836)
     """
+    options(WeightedCEParams, "weighted_cross_entropy", locals(), local=True)
     name = "weighted_cross_entropy"
     check_same_shape(name, input, target)
     check_floating(name, "input", input)
     x, t = upcast(input, target)
     t = t.to(x.dtype)
     check_range(name, "target", t.detach(), 0.0, 1.0)
-    if balance == "batch":
+    wp: float | torch.Tensor = w_pos
+    wn: float | torch.Tensor = w_neg
+    if balance == "batch":  # else None: WeightedCEParams allows nothing else
         n = t.numel()
         n_pos = t.detach().sum()
-        wp = (n - n_pos) / max(n, 1)
-        wn = n_pos / max(n, 1)
-    elif balance is None:
-        wp, wn = w_pos, w_neg  # type: ignore[assignment]
-    else:
-        raise LossregError(f"{name}: balance must be 'batch' or None, got {balance!r}")
+        wp, wn = (n - n_pos) / max(n, 1), n_pos / max(n, 1)
     loss = -(wp * t * F.logsigmoid(x) + wn * (1 - t) * F.logsigmoid(-x))
     return reduce(loss, reduction, name).to(input.dtype)
 
@@ -316,10 +313,11 @@ class FocalParams(ClassificationParams):
     gamma: float = Field(
         2.0, ge=0, description="focusing: (1 - p_t)^gamma down-weights easy examples; 0 is CE"
     )
-    alpha: Probability | None = Field(
-        None,
+    alpha: Probability | Literal["auto"] | None = Field(
+        "auto",
         description="binary/multilabel: weight of positives (1 - alpha for negatives); "
-        "default 0.25 there, null for none; must be null in multiclass (use weight)",
+        "`auto` (the default) is 0.25 there (torchvision's) and none in multiclass; null: no "
+        "alpha weighting; a number is refused in multiclass (use weight)",
     )
     weight: TensorList | None = Field(None, description="multiclass: per-class weight (C numbers)")
     ignore_index: int = Field(
@@ -333,9 +331,11 @@ class FocalParams(ClassificationParams):
 
     @model_validator(mode="before")
     @classmethod
-    def _alpha_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "alpha" not in data:
-            data = {**data, "alpha": 0.25 if data.get("mode", "binary") != "multiclass" else None}
+    def _auto_alpha(cls, data: Any) -> Any:
+        # "auto" (given or omitted) is resolved here, once: 0.25 in binary/multilabel (as
+        # torchvision's sigmoid_focal_loss), none in multiclass; a config shows the number
+        if isinstance(data, dict) and data.get("alpha", "auto") == "auto":
+            data = {**data, "alpha": None if data.get("mode") == "multiclass" else 0.25}
         return data
 
     @model_validator(mode="after")
@@ -368,7 +368,8 @@ def focal(
 
     binary/multilabel: -alpha_t (1 - p_t)^gamma log p_t with p = sigmoid(input),
     p_t = p y + (1 - p)(1 - y), alpha_t = alpha y + (1 - alpha)(1 - y); equals torchvision's
-    ``sigmoid_focal_loss`` (``alpha='auto'`` is 0.25, None drops alpha_t), soft targets too.
+    ``sigmoid_focal_loss`` (``alpha='auto'``, the default, is 0.25; None drops alpha_t), soft
+    targets too.
     multiclass: -w_y (1 - p_y)^gamma log p_y with p = softmax(input); gamma 0 without weight
     is ``cross_entropy``. ``mean`` is sum(w_y loss) / sum(w_y) over non-ignored elements, the
     weighted mean of ``cross_entropy`` (0 if nothing is left); probability targets
@@ -390,14 +391,8 @@ def focal(
     >>> focal(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0]), mode="multiclass")
     tensor(0.0041)
     """
-    if gamma < 0:
-        raise LossregError(f"focal: gamma must be >= 0, got {gamma}")
-    if mode == "multiclass":
-        if alpha not in ("auto", None):
-            raise LossregError(
-                f"focal: alpha applies to binary/multilabel mode, got alpha={alpha} with "
-                "mode='multiclass'; use weight for per-class weights"
-            )
+    o = options(FocalParams, "focal", locals(), local=True)
+    if o.mode == "multiclass":  # alpha is None: a rule of FocalParams
         check_dims("focal", "input", input, 2, "(N, C, *) in multiclass mode")
         c = _check_class_target("focal", input, target, ignore_index)
         x, t = upcast(input, target)
@@ -411,20 +406,13 @@ def focal(
         if reduction == "mean":  # weighted mean; 0 when every element is ignored
             return (loss.sum() / norm.sum().clamp_min(torch.finfo(x.dtype).tiny)).to(input.dtype)
         return reduce(loss, reduction, "focal").to(input.dtype)
-    if mode not in ("binary", "multilabel"):
-        raise LossregError(f"focal: mode must be binary, multiclass or multilabel, got {mode!r}")
-    if weight is not None:
-        raise LossregError(f"focal: weight applies to multiclass mode only (mode={mode!r})")
-    if mode == "multilabel":
+    if mode == "multilabel":  # weight is None: a rule of FocalParams
         check_dims("focal", "input", input, 2, "(N, C, *) in multilabel mode")
     check_same_shape("focal", input, target)
     check_floating("focal", "input", input)
-    a = 0.25 if alpha == "auto" else alpha
-    if a is not None and not 0 <= float(a) <= 1:
-        raise LossregError(f"focal: alpha must lie in [0, 1] or be None, got {a}")
+    a = None if o.alpha is None else float(o.alpha)  # "auto" resolved by FocalParams
     x, t = upcast(input, target)
     t = t.to(x.dtype)
-    a = None if a is None else float(a)
     if reduction in ("mean", "sum"):
         return binary_focal_reduced(x, t, float(gamma), a, reduction).to(input.dtype)
     return reduce(binary_focal(x, t, float(gamma), a), reduction, "focal").to(input.dtype)
@@ -456,6 +444,7 @@ def zero_one(
     >>> zero_one(torch.tensor([2.0, -1.0, 0.5, -3.0]), torch.tensor([1.0, 1.0, 0.0, 0.0]))
     tensor(0.5000)
     """
+    options(ZeroOneParams, "zero_one", locals(), local=True)
     check_floating("zero_one", "input", input)
     x = input.detach()
     if mode == "multiclass":
@@ -466,10 +455,8 @@ def zero_one(
             )
         _check_class_target("zero_one", x, target, -100)
         wrong = x.argmax(dim=1) != target
-    elif mode in ("binary", "multilabel"):
+    else:  # binary or multilabel: ZeroOneParams allows nothing else
         check_same_shape("zero_one", x, target)
         wrong = (x > 0) != (target.detach() >= 0.5)
-    else:
-        raise LossregError(f"zero_one: mode must be binary, multiclass or multilabel, got {mode!r}")
     (w,) = upcast(wrong.to(x.dtype))  # counts of half inputs summed in float32
     return reduce(w, reduction, "zero_one").to(x.dtype)

@@ -25,6 +25,8 @@ from pydantic import Field
 
 from lossreg import LossregError, Params, Reduction, check_same_shape, check_shape
 
+from ._common import options
+
 __all__ = ["box_iou", "ciou", "diou", "giou"]
 
 
@@ -138,6 +140,7 @@ def box_iou(
     >>> box_iou(torch.tensor([0.0, 0.0, 2.0, 2.0]), torch.tensor([1.0, 0.0, 3.0, 2.0]))
     tensor(0.6667)
     """
+    options(BoxParams, "box_iou", locals(), local=True)
     b1, b2, dtype = _prepare("box_iou", input, target)
     iou, _ = _iou(b1, b2, eps)
     return _finish(1 - iou, reduction, dtype)
@@ -158,6 +161,7 @@ def giou(
     >>> giou(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0]))
     tensor(1.3333)
     """
+    options(BoxParams, "giou", locals(), local=True)
     b1, b2, dtype = _prepare("giou", input, target)
     iou, union = _iou(b1, b2, eps)
     xc1, yc1, xc2, yc2 = _enclosing(b1, b2)
@@ -180,6 +184,7 @@ def diou(
     >>> diou(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0]))
     tensor(1.4000)
     """
+    options(BoxParams, "diou", locals(), local=True)
     b1, b2, dtype = _prepare("diou", input, target)
     loss, _ = _diou_loss(b1, b2, eps)
     return _finish(loss, reduction, dtype)
@@ -201,6 +206,7 @@ def ciou(
     >>> ciou(torch.tensor([0.0, 0.0, 2.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 1.0]))
     tensor(0.5532)
     """
+    options(BoxParams, "ciou", locals(), local=True)
     b1, b2, dtype = _prepare("ciou", input, target)
     diou_loss, iou = _diou_loss(b1, b2, eps)
     x1, y1, x2, y2 = b1.unbind(-1)

@@ -30,10 +30,10 @@ they count once the ignored pixels are removed, and the ignored pixels add 0 to 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lossreg import (
     LossregError,
@@ -47,7 +47,7 @@ from lossreg import (
     check_same_shape,
 )
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 
 __all__ = ["lovasz_hinge", "lovasz_softmax"]
 
@@ -163,6 +163,7 @@ def lovasz_hinge(
     >>> lovasz_hinge(x, y)  # 2 * 1/2 + 1.5 * 1/6
     tensor(1.2500)
     """
+    options(LovaszHingeParams, "lovasz_hinge", locals(), local=True)
     name = "lovasz_hinge"
     check_same_shape(name, input, target)
     check_floating(name, "input", input)
@@ -206,6 +207,14 @@ class LovaszSoftmaxParams(Params):
     )
     reduction: Reduction = REDUCTION
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _one_message(cls, value: Any) -> Any:
+        # one problem instead of pydantic's one per member of the union
+        if isinstance(value, str) and value not in ("present", "all"):
+            raise ValueError("classes must be 'present', 'all' or a list of class indices")
+        return value
+
 
 def lovasz_softmax(
     input: torch.Tensor,
@@ -238,6 +247,7 @@ def lovasz_softmax(
     >>> lovasz_softmax(p, torch.tensor([[0, 1, 1, 1]]), from_logits=False)  # (1/2 + 1/3) / 2
     tensor(0.4167)
     """
+    options(LovaszSoftmaxParams, "lovasz_softmax", locals(), local=True)
     name = "lovasz_softmax"
     check_same_device(name, input, target)
     check_floating(name, "input", input)
@@ -255,17 +265,12 @@ def lovasz_softmax(
             "lovasz_softmax needs C >= 2 (use lovasz_hinge for one logit map)"
         )
     check_class_indices(name, target, c, ignore_index)
-    if isinstance(classes, str):
-        if classes not in ("present", "all"):
-            raise LossregError(
-                f"{name}: classes must be 'present', 'all' or a list of class indices, "
-                f"got {classes!r}"
-            )
-    else:
+    if not isinstance(classes, str):  # the rest of classes' rules are the params model's
         bad = [k for k in classes if not 0 <= k < c]
-        if bad or not classes:
-            what = f"holds {bad[0]}, outside [0, {c})" if bad else "is empty"
-            raise LossregError(f"{name}: classes {what} for input with {c} classes")
+        if bad:
+            raise LossregError(
+                f"{name}: classes holds {bad[0]}, outside [0, {c}) for input with {c} classes"
+            )
     if not from_logits:
         check_range(name, "input (probabilities, from_logits=false)", input)
     (x,) = upcast(input)

@@ -11,7 +11,7 @@ from pydantic import Field
 import lossreg
 from lossreg import Params, Reduction, check_dims, check_same_shape
 
-from ._common import reduce, upcast
+from ._common import options, reduce, upcast
 from ._mask import check_mask, masked_reduce
 
 REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
@@ -53,6 +53,7 @@ def l1(
     >>> l1(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]), mask=torch.tensor([True, False]))
     tensor(1.)
     """
+    options(RegressionParams, "l1", locals(), local=True)
     check_same_shape("l1", input, target)
     if mask is not None:
         return _masked("l1", F.l1_loss, input, target, mask, reduction)
@@ -74,6 +75,7 @@ def mse(
     >>> mse(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
     tensor(2.5000)
     """
+    options(RegressionParams, "mse", locals(), local=True)
     check_same_shape("mse", input, target)
     if mask is not None:
         return _masked("mse", F.mse_loss, input, target, mask, reduction)
@@ -102,6 +104,7 @@ def smooth_l1(
     >>> smooth_l1(torch.tensor([0.5, 3.0]), torch.zeros(2))
     tensor(1.3125)
     """
+    options(SmoothL1Params, "smooth_l1", locals(), local=True)
     check_same_shape("smooth_l1", input, target)
     if mask is not None:
         return _masked("smooth_l1", F.smooth_l1_loss, input, target, mask, reduction, beta=beta)
@@ -127,6 +130,7 @@ def huber(
     >>> huber(torch.tensor([0.5, 3.0]), torch.zeros(2), delta=2.0)
     tensor(2.0625)
     """
+    options(HuberParams, "huber", locals(), local=True)
     check_same_shape("huber", input, target)
     if mask is not None:
         return _masked("huber", F.huber_loss, input, target, mask, reduction, delta=delta)
@@ -163,6 +167,7 @@ def sobolev(
     >>> sobolev(u, torch.zeros_like(u))
     tensor(5.8333)
     """
+    options(SobolevParams, "sobolev", locals(), local=True)
     check_same_shape("sobolev", input, target)
     check_dims("sobolev", "input", input, 3, "(N, C, *spatial) with 1 to 3 spatial dims")
     if input.dim() > 5:

@@ -38,21 +38,43 @@ For ``combo`` "score 1" means its minimum, -(1 - ce_ratio), where these cases gi
 
 Every loss defaults to ``mode: binary``, so ``dice + bce`` works on one ``(N, 1, H, W)``
 logit map and a float mask.
+
+Options. Every overlap option (``mode``, ``from_logits``, ``smooth``, ``eps``, ``ignore_index``,
+``classes``, ``per_image``, ``reduction``, ``dist_sync``) is a field of :class:`OverlapParams`
+and a key of :class:`OverlapOptions`, nothing else: each functional takes them as keywords
+(``**options``), validates them with its params model (the defaults are the model's) and hands
+the validated set to :func:`_overlap_loss`, which computes, synchronises and selects the
+statistics once for every loss; a loss only turns statistics into a score.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal, TypedDict, TypeVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
+from typing_extensions import Unpack
 
-from lossreg import LossregError, Params, Reduction
+from lossreg import Params, Reduction
 
-from ._overlap import _overlap_stats, _prepare, _reduce, _score, _statistics, _sync, _tversky_index
+from ._common import options
+from ._overlap import _prepare, _Prepared, _reduce, _score, _statistics, _sync, _tversky_index
 
-__all__ = ["combo", "dice", "focal_tversky", "iou", "tversky"]
+__all__ = [
+    "ComboParams",
+    "DiceParams",
+    "FocalTverskyParams",
+    "OverlapOptions",
+    "OverlapParams",
+    "TverskyParams",
+    "combo",
+    "dice",
+    "focal_tversky",
+    "iou",
+    "tversky",
+]
 
 Mode = Literal["binary", "multiclass", "multilabel"]
 
@@ -133,22 +155,79 @@ class ComboParams(OverlapParams):
     )
 
 
-# -- the losses ----------------------------------------------------------------------------
-def dice(
+# -- the options as keywords: the same names as the params models (tests/test_manifest checks)
+class OverlapOptions(TypedDict, total=False):
+    """Keyword options of every overlap functional; defaults and rules: :class:`OverlapParams`."""
+
+    mode: str
+    from_logits: bool
+    smooth: float
+    eps: float
+    ignore_index: int | None
+    classes: list[int] | None
+    per_image: bool
+    reduction: str
+    dist_sync: bool
+
+
+class DiceOptions(OverlapOptions, total=False):
+    log_loss: bool
+
+
+class TverskyOptions(OverlapOptions, total=False):
+    alpha: float
+    beta: float
+
+
+class FocalTverskyOptions(TverskyOptions, total=False):
+    gamma: float
+
+
+class ComboOptions(OverlapOptions, total=False):
+    alpha: float
+    ce_ratio: float
+
+
+O = TypeVar("O", bound=OverlapParams)
+
+
+def _overlap_loss(
+    name: str,
+    model: type[O],
     input: torch.Tensor,
     target: torch.Tensor,
-    *,
-    mode: str = "binary",
-    from_logits: bool = True,
-    smooth: float = 1.0,
-    eps: float = 1e-7,
-    ignore_index: int | None = None,
-    classes: list[int] | None = None,
-    per_image: bool = False,
-    log_loss: bool = False,
-    reduction: str = "mean",
-    dist_sync: bool = False,
+    given: OverlapOptions,
+    score: Callable[[torch.Tensor, O], torch.Tensor],
+    extra: Callable[[_Prepared, O], torch.Tensor] | None = None,
 ) -> torch.Tensor:
+    """Every overlap loss: options validated by ``model``, statistics (TP, P, T, and the rows
+    ``extra`` adds) computed, synchronised in one collective and class-selected, ``score``
+    turned into a per-class loss, reduced. A new option or call-time tensor is handled here."""
+    o = options(model, name, given)
+    prep = _prepare(
+        name, input, target, o.mode, o.from_logits, o.ignore_index, o.classes,
+        fusable=extra is None, per_image=o.per_image,
+    )  # fmt: skip
+    stats = _statistics(prep, o.per_image)
+    if extra is not None:
+        stats = torch.cat([stats, extra(prep, o)])
+    stats = _sync(stats, o.dist_sync, o.per_image)
+    if o.classes is not None:
+        stats = stats[..., list(o.classes)]
+    return _reduce(score(stats, o), o.reduction, name).to(input.dtype)
+
+
+# -- the losses: a score of the statistics each -------------------------------------------
+def _dice(stats: torch.Tensor, o: DiceParams) -> torch.Tensor:
+    tp, ps, ts = stats.unbind(0)
+    score = _score(2 * tp + o.smooth, ps + ts + o.smooth + o.eps, (ps + ts) <= 0)
+    if not o.log_loss:
+        return 1 - score
+    # the clamp keeps -log finite (and its gradient bounded) where the coefficient is 0
+    return -score.clamp_min(torch.finfo(score.dtype).eps).log()
+
+
+def dice(input: torch.Tensor, target: torch.Tensor, **options: Unpack[DiceOptions]) -> torch.Tensor:
     """Soft dice loss (Milletari et al. 2016, V-Net), per class::
 
         1 - (2 TP + smooth) / (2 TP + FP + FN + smooth + eps)
@@ -156,6 +235,10 @@ def dice(
     and with ``log_loss``, -log(dice coefficient) (the coefficient clamped away from 0).
     With hard 0/1 predictions and smooth = eps = 0 it is 1 - F1. Empty masks follow the
     module's policy.
+
+    ``options``: the overlap options (:class:`OverlapParams`: mode, from_logits, smooth,
+    eps, ignore_index, classes, per_image, reduction, dist_sync) and ``log_loss``, as keywords;
+    defaults and rules are :class:`DiceParams`'s.
 
     Shape: ``binary`` input (N, 1, *) or (N, *) and a same-shape target; ``multiclass``
     input (N, C, *) and target (N, *) class indices or (N, C, *) probabilities;
@@ -167,37 +250,15 @@ def dice(
     >>> dice(logits, mask)
     tensor(0.1687)
     """
-    stats = _overlap_stats(
-        "dice",
-        input,
-        target,
-        mode=mode,
-        from_logits=from_logits,
-        ignore_index=ignore_index,
-        classes=classes,
-        per_image=per_image,
-        dist_sync=dist_sync,
-    )
-    tp, ps, ts = stats.unbind(0)
-    score = _score(2 * tp + smooth, ps + ts + smooth + eps, (ps + ts) <= 0)
-    # log_loss: the clamp keeps -log finite (and its gradient bounded) where the coefficient is 0
-    loss = -score.clamp_min(torch.finfo(score.dtype).eps).log() if log_loss else 1 - score
-    return _reduce(loss, reduction, "dice").to(input.dtype)
+    return _overlap_loss("dice", DiceParams, input, target, options, _dice)
+
+
+def _iou(stats: torch.Tensor, o: OverlapParams) -> torch.Tensor:
+    return 1 - _tversky_index(stats, 1.0, 1.0, o.smooth, o.eps)
 
 
 def iou(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    mode: str = "binary",
-    from_logits: bool = True,
-    smooth: float = 1.0,
-    eps: float = 1e-7,
-    ignore_index: int | None = None,
-    classes: list[int] | None = None,
-    per_image: bool = False,
-    reduction: str = "mean",
-    dist_sync: bool = False,
+    input: torch.Tensor, target: torch.Tensor, **options: Unpack[OverlapOptions]
 ) -> torch.Tensor:
     """Soft Jaccard (IoU) loss (Rahman and Wang 2016), per class::
 
@@ -206,6 +267,8 @@ def iou(
     Tversky with alpha = beta = 1. With hard 0/1 predictions and smooth = eps = 0 it is
     1 - TP / (TP + FP + FN). Empty masks follow the module's policy.
 
+    ``options``: the overlap options of :class:`OverlapParams`, as keywords (as :func:`dice`).
+
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
@@ -213,36 +276,15 @@ def iou(
     >>> iou(logits, mask)
     tensor(0.2452)
     """
-    stats = _overlap_stats(
-        "iou",
-        input,
-        target,
-        mode=mode,
-        from_logits=from_logits,
-        ignore_index=ignore_index,
-        classes=classes,
-        per_image=per_image,
-        dist_sync=dist_sync,
-    )
-    loss = 1 - _tversky_index(stats, 1.0, 1.0, smooth, eps)
-    return _reduce(loss, reduction, "iou").to(input.dtype)
+    return _overlap_loss("iou", OverlapParams, input, target, options, _iou)
+
+
+def _tversky(stats: torch.Tensor, o: TverskyParams) -> torch.Tensor:
+    return 1 - _tversky_index(stats, o.alpha, o.beta, o.smooth, o.eps)
 
 
 def tversky(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    mode: str = "binary",
-    from_logits: bool = True,
-    smooth: float = 1.0,
-    eps: float = 1e-7,
-    ignore_index: int | None = None,
-    classes: list[int] | None = None,
-    per_image: bool = False,
-    alpha: float = 0.3,
-    beta: float = 0.7,
-    reduction: str = "mean",
-    dist_sync: bool = False,
+    input: torch.Tensor, target: torch.Tensor, **options: Unpack[TverskyOptions]
 ) -> torch.Tensor:
     """Tversky loss (Salehi et al. 2017, "Tversky loss function for image segmentation using
     3D fully convolutional deep networks"), per class::
@@ -253,6 +295,8 @@ def tversky(
     alpha = beta = 0.5 is dice with ``smooth`` and ``eps`` doubled (exactly dice when both
     are 0). Empty masks follow the module's policy.
 
+    ``options``: the overlap options and ``alpha``, ``beta`` of :class:`TverskyParams`.
+
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
@@ -260,37 +304,20 @@ def tversky(
     >>> tversky(logits, mask)
     tensor(0.1503)
     """
-    stats = _overlap_stats(
-        "tversky",
-        input,
-        target,
-        mode=mode,
-        from_logits=from_logits,
-        ignore_index=ignore_index,
-        classes=classes,
-        per_image=per_image,
-        dist_sync=dist_sync,
-    )
-    loss = 1 - _tversky_index(stats, alpha, beta, smooth, eps)
-    return _reduce(loss, reduction, "tversky").to(input.dtype)
+    return _overlap_loss("tversky", TverskyParams, input, target, options, _tversky)
+
+
+def _focal_tversky(stats: torch.Tensor, o: FocalTverskyParams) -> torch.Tensor:
+    gap = 1 - _tversky_index(stats, o.alpha, o.beta, o.smooth, o.eps)
+    # below the dtype's machine epsilon the loss is 0 with 0 gradient; the safe base is set
+    # before torch.where, as x^gamma's gradient at 0 would be inf (and inf * 0 = NaN)
+    live = gap > torch.finfo(gap.dtype).eps
+    base = torch.where(live, gap, torch.ones_like(gap))
+    return torch.where(live, base**o.gamma, torch.zeros_like(gap))
 
 
 def focal_tversky(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    mode: str = "binary",
-    from_logits: bool = True,
-    smooth: float = 1.0,
-    eps: float = 1e-7,
-    ignore_index: int | None = None,
-    classes: list[int] | None = None,
-    per_image: bool = False,
-    alpha: float = 0.3,
-    beta: float = 0.7,
-    gamma: float = 0.75,
-    reduction: str = "mean",
-    dist_sync: bool = False,
+    input: torch.Tensor, target: torch.Tensor, **options: Unpack[FocalTverskyOptions]
 ) -> torch.Tensor:
     """Focal Tversky loss (Abraham and Khan 2019, "A novel focal Tversky loss function with
     improved attention U-Net for lesion segmentation"), per class::
@@ -302,6 +329,9 @@ def focal_tversky(
     machine epsilon (below it the loss is 0), so gradients stay finite, and are 0 at a perfect
     prediction.
 
+    ``options``: the overlap options and ``alpha``, ``beta``, ``gamma`` of
+    :class:`FocalTverskyParams`.
+
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
@@ -309,41 +339,38 @@ def focal_tversky(
     >>> focal_tversky(logits, mask)
     tensor(0.2413)
     """
-    stats = _overlap_stats(
-        "focal_tversky",
-        input,
-        target,
-        mode=mode,
-        from_logits=from_logits,
-        ignore_index=ignore_index,
-        classes=classes,
-        per_image=per_image,
-        dist_sync=dist_sync,
+    return _overlap_loss(
+        "focal_tversky", FocalTverskyParams, input, target, options, _focal_tversky
     )
-    gap = 1 - _tversky_index(stats, alpha, beta, smooth, eps)
-    # below the dtype's machine epsilon the loss is 0 with 0 gradient; the safe base is set
-    # before torch.where, as x^gamma's gradient at 0 would be inf (and inf * 0 = NaN)
-    live = gap > torch.finfo(gap.dtype).eps
-    base = torch.where(live, gap, torch.ones_like(gap))
-    loss = torch.where(live, base**gamma, torch.zeros_like(gap))
-    return _reduce(loss, reduction, "focal_tversky").to(input.dtype)
+
+
+def _wbce_stats(prep: _Prepared, o: ComboParams) -> torch.Tensor:
+    """Two more statistic rows for combo: the weighted BCE's sum and its element count."""
+    x, t = prep.x, prep.t
+    if o.from_logits:
+        log_p, log_q = F.logsigmoid(x), F.logsigmoid(-x)
+    else:  # clamp before log: log(0) would give an infinite value and a NaN gradient
+        tiny = torch.finfo(x.dtype).tiny
+        log_p, log_q = x.clamp_min(tiny).log(), (1 - x).clamp_min(tiny).log()
+    wbce = -(o.alpha * t * log_p + (1 - o.alpha) * (1 - t) * log_q)
+    w = None if prep.valid is None else prep.valid.to(x.dtype)
+    dims = (2,) if o.per_image else (0, 2)
+    bce_sum = (wbce if w is None else wbce * w).sum(dims)
+    count = torch.full_like(bce_sum, x.shape[2] * (1 if o.per_image else x.shape[0]))
+    if w is not None:
+        count = w.sum(dims)
+    return torch.stack([bce_sum, count])
+
+
+def _combo(stats: torch.Tensor, o: ComboParams) -> torch.Tensor:
+    tp, ps, ts, bce_sum, count = stats.unbind(0)
+    dsc = _score(2 * tp + o.smooth, ps + ts + o.smooth + o.eps, (ps + ts) <= 0)
+    bce = bce_sum / count.clamp_min(1)  # counts are whole numbers; no element: WBCE term 0
+    return o.ce_ratio * bce - (1 - o.ce_ratio) * dsc
 
 
 def combo(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    mode: str = "binary",
-    from_logits: bool = True,
-    smooth: float = 1.0,
-    eps: float = 1e-7,
-    ignore_index: int | None = None,
-    classes: list[int] | None = None,
-    per_image: bool = False,
-    alpha: float = 0.5,
-    ce_ratio: float = 0.5,
-    reduction: str = "mean",
-    dist_sync: bool = False,
+    input: torch.Tensor, target: torch.Tensor, **options: Unpack[ComboOptions]
 ) -> torch.Tensor:
     """Combo loss (Taghanaki et al. 2019, "Combo loss: handling input and output imbalance in
     multi-organ segmentation"), per class::
@@ -357,6 +384,9 @@ def combo(
     plain BCE. The value lies in [-(1 - ce_ratio), inf), not [0, 1]. ``binary`` and
     ``multilabel`` modes.
 
+    ``options``: the overlap options and ``alpha``, ``ce_ratio`` of :class:`ComboParams`
+    (``mode`` binary or multilabel).
+
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
@@ -364,28 +394,4 @@ def combo(
     >>> combo(logits, mask)
     tensor(-0.3555)
     """
-    if mode not in ("binary", "multilabel"):
-        raise LossregError(f"combo: mode must be binary or multilabel, got {mode!r}")
-    prep = _prepare("combo", input, target, mode, from_logits, ignore_index, classes)
-    x, t = prep.x, prep.t
-    if from_logits:
-        log_p, log_q = F.logsigmoid(x), F.logsigmoid(-x)
-    else:  # clamp before log: log(0) would give an infinite value and a NaN gradient
-        tiny = torch.finfo(x.dtype).tiny
-        log_p, log_q = x.clamp_min(tiny).log(), (1 - x).clamp_min(tiny).log()
-    wbce = -(alpha * t * log_p + (1 - alpha) * (1 - t) * log_q)
-    w = None if prep.valid is None else prep.valid.to(x.dtype)
-    dims = (2,) if per_image else (0, 2)
-    bce_sum = (wbce if w is None else wbce * w).sum(dims)
-    count = torch.full_like(bce_sum, x.shape[2] * (1 if per_image else x.shape[0]))
-    if w is not None:
-        count = w.sum(dims)
-    stats = torch.cat([_statistics(prep, per_image), bce_sum[None], count[None]])
-    stats = _sync(stats, dist_sync, per_image)  # one collective for all five statistics
-    if classes is not None:
-        stats = stats[..., list(classes)]
-    tp, ps, ts, bce_sum, count = stats.unbind(0)
-    dsc = _score(2 * tp + smooth, ps + ts + smooth + eps, (ps + ts) <= 0)
-    bce = bce_sum / count.clamp_min(1)  # counts are whole numbers; no element: WBCE term 0
-    loss = ce_ratio * bce - (1 - ce_ratio) * dsc
-    return _reduce(loss, reduction, "combo").to(input.dtype)
+    return _overlap_loss("combo", ComboParams, input, target, options, _combo, _wbce_stats)
