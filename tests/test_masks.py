@@ -13,8 +13,6 @@ import torch.nn.functional as F
 import lossreg
 from lossreg import LossregError
 
-# the features land after the overlap restructure (issue 13 sequencing); removed then
-pytestmark = pytest.mark.skip(reason="written first; the feature is not merged yet")
 
 IGNORE = 255
 

@@ -14,7 +14,15 @@ from typing import Any
 
 import lossreg
 
-__all__ = ["classification", "detection", "lovasz", "regression", "segmentation", "torch_nn"]
+__all__ = [
+    "classification",
+    "detection",
+    "imbalance",
+    "lovasz",
+    "regression",
+    "segmentation",
+    "torch_nn",
+]
 
 
 def _refs(module: str) -> Callable[[str], Any]:
@@ -134,27 +142,46 @@ class segmentation:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("segmentation"), ("segmentation",)
+        masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         by_mode = {"input": "logits", "target": "mode_target"}
         register(
-            "dice", r("dice"), params=r("DiceParams"), aliases=("dice_loss",), tags=tags,
+            "dice", r("dice"), params=r("DiceParams"), aliases=("dice_loss",), tags=masked,
             inputs=by_mode,
         )  # fmt: skip
         register(
-            "iou", r("iou"), params=r("OverlapParams"), aliases=("jaccard", "jaccard_loss"),
-            tags=tags, inputs=by_mode,
+            "iou", r("iou"), params=r("IoUParams"), aliases=("jaccard", "jaccard_loss"),
+            tags=masked, inputs=by_mode,
         )  # fmt: skip
-        register("tversky", r("tversky"), params=r("TverskyParams"), tags=tags, inputs=by_mode)
+        register("tversky", r("tversky"), params=r("TverskyParams"), tags=masked, inputs=by_mode)
         register(
-            "focal_tversky", r("focal_tversky"), params=r("FocalTverskyParams"), tags=tags,
+            "focal_tversky", r("focal_tversky"), params=r("FocalTverskyParams"), tags=masked,
             inputs=by_mode,
         )  # fmt: skip
-        register("combo", r("combo"), params=r("ComboParams"), tags=tags, inputs=by_mode)
+        register("combo", r("combo"), params=r("ComboParams"), tags=masked, inputs=by_mode)
         register(
             "dice_bce",
             "dice + bce",
             tags=tags,
             summary="dice (binary, on logits) plus BCE with logits, on one (N, 1, *) logit map",
         )
+
+
+class imbalance:
+    """generalized_dice, mcc (:mod:`lossreg_builtin.imbalance`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("imbalance"), ("segmentation", "masked")
+        by_mode = {"input": "logits", "target": "mode_target"}
+        register(
+            "generalized_dice", r("generalized_dice"), params=r("GeneralizedDiceParams"),
+            aliases=("gdl",), tags=tags, inputs=by_mode,
+        )  # fmt: skip
+        register(
+            "mcc", r("mcc"), params=r("MCCParams"), aliases=("matthews",), tags=tags,
+            inputs=by_mode,
+        )  # fmt: skip
 
 
 class lovasz:
