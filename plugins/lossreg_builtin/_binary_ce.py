@@ -1,0 +1,142 @@
+"""Binary cross-entropy (equal to ``torch.nn``'s, with label smoothing, ``ignore_index`` and the
+call-time ``mask``) and weighted binary cross-entropy. Re-exported by
+:mod:`lossreg_builtin.classification`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+
+from lossreg import (
+    TensorList,
+    check_floating,
+    check_range,
+    check_same_shape,
+)
+
+from ._class_common import ClassificationParams, _last_dim_weight
+from ._common import options, reduce, upcast
+
+
+# -- binary cross-entropy ---------------------------------------------------------------------
+class BCEParams(ClassificationParams):
+    from_logits: bool = Field(
+        True,
+        description="input is logits (computed stably, as BCEWithLogitsLoss); false: "
+        "probabilities in [0, 1] (as BCELoss)",
+    )
+    weight: TensorList | None = Field(
+        None, description="rescaling weight, broadcast against the input's last dim (PyTorch's)"
+    )
+    pos_weight: TensorList | None = Field(
+        None,
+        description="weight of the positive term, broadcast against the last dim; logits only",
+    )
+
+    @model_validator(mode="after")
+    def _pos_weight_needs_logits(self) -> BCEParams:
+        if self.pos_weight is not None and not self.from_logits:
+            raise ValueError(
+                "pos_weight applies to logits only (from_logits: true); PyTorch's BCELoss "
+                "on probabilities has no pos_weight"
+            )
+        return self
+
+
+def bce(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    from_logits: bool = True,
+    weight: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Binary cross-entropy, -w [pw y log p + (1 - y) log(1 - p)].
+
+    ``from_logits=True`` (default): p = sigmoid(input), computed as log-sigmoid (equals
+    ``torch.nn.BCEWithLogitsLoss``, so ``0.5*dice + bce`` share one model output).
+    ``from_logits=False``: input holds probabilities in [0, 1] (equals ``torch.nn.BCELoss``,
+    whose logs are clamped at -100); anything outside [0, 1] is an error.
+
+    Shape: input and target ``(*)``, equal; ``weight`` and ``pos_weight`` broadcast against
+    the last dim, as in PyTorch; ``none`` gives ``(*)``.
+
+    >>> bce(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
+    tensor(0.2201)
+    """
+    options(BCEParams, "bce", locals(), local=True)
+    check_same_shape("bce", input, target)
+    check_floating("bce", "input", input)
+    x, t = upcast(input, target)
+    t = t.to(x.dtype)
+    w = _last_dim_weight("bce", "weight", weight, x)
+    if from_logits:
+        pw = _last_dim_weight("bce", "pos_weight", pos_weight, x)
+        out = F.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction=reduction)
+    else:  # pos_weight is None here: a rule of BCEParams
+        check_range("bce", "input (probabilities, from_logits=False)", x.detach(), 0.0, 1.0)
+        out = F.binary_cross_entropy(x, t, weight=w, reduction=reduction)
+    return out.to(input.dtype)
+
+
+# -- weighted cross-entropy -------------------------------------------------------------------
+class WeightedCEParams(ClassificationParams):
+    w_pos: float = Field(1.0, ge=0, description="weight of the positive term y log p")
+    w_neg: float = Field(1.0, ge=0, description="weight of the negative term (1-y) log(1-p)")
+    balance: Literal["batch"] | None = Field(
+        None,
+        description="`batch`: w_pos = n_neg/n and w_neg = n_pos/n from each batch's target "
+        "(the rarer class weighs more); leave w_pos and w_neg at 1 then",
+    )
+
+    @model_validator(mode="after")
+    def _balance_or_weights(self) -> WeightedCEParams:
+        if self.balance is not None and (self.w_pos != 1.0 or self.w_neg != 1.0):
+            raise ValueError(
+                "balance: batch sets w_pos and w_neg from the target; leave them at 1 "
+                f"(got w_pos={self.w_pos}, w_neg={self.w_neg})"
+            )
+        return self
+
+
+def weighted_cross_entropy(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    w_pos: float = 1.0,
+    w_neg: float = 1.0,
+    balance: str | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Weighted binary cross-entropy on logits: -(w_pos y log p + w_neg (1-y) log(1-p)).
+
+    p = sigmoid(input), both logs as log-sigmoid. ``balance='batch'`` sets w_pos = n_neg/n
+    and w_neg = n_pos/n from the target (soft counts: n_pos = sum of target), so 20
+    positives of 100 give w_pos 0.8, w_neg 0.2: the class-balanced cross-entropy of
+    Xie and Tu 2015 ("Holistically-Nested Edge Detection", eq. 2).
+    With w_pos = w_neg = 1 it is ``bce``; with w_neg = 1 it is ``bce`` with pos_weight w_pos.
+
+    Shape: input and target ``(*)``, equal, target in [0, 1]; ``none`` gives ``(*)``.
+
+    >>> weighted_cross_entropy(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]), w_pos=2.0)
+    tensor(0.2836)
+    """
+    options(WeightedCEParams, "weighted_cross_entropy", locals(), local=True)
+    name = "weighted_cross_entropy"
+    check_same_shape(name, input, target)
+    check_floating(name, "input", input)
+    x, t = upcast(input, target)
+    t = t.to(x.dtype)
+    check_range(name, "target", t.detach(), 0.0, 1.0)
+    wp: float | torch.Tensor = w_pos
+    wn: float | torch.Tensor = w_neg
+    if balance == "batch":  # else None: WeightedCEParams allows nothing else
+        n = t.numel()
+        n_pos = t.detach().sum()
+        wp, wn = (n - n_pos) / max(n, 1), n_pos / max(n, 1)
+    loss = -(wp * t * F.logsigmoid(x) + wn * (1 - t) * F.logsigmoid(-x))
+    return reduce(loss, reduction, name).to(input.dtype)
