@@ -345,8 +345,13 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
         if module is None:
             continue
         rec = registry.lookup(name)
-        arg_names[key] = registry.base(rec).inputs
-        route_problems = _check_route(route, arg_names[key], f"{term_path}.inputs", rec.name)
+        base = registry.base(rec)
+        arg_names[key] = base.inputs
+        # the optional call-time mask routes too, to a loss that takes one (tagged `masked`)
+        optional = ("mask",) if "masked" in (*rec.tags, *base.tags) else ()
+        route_problems = _check_route(
+            route, arg_names[key], f"{term_path}.inputs", rec.name, optional
+        )
         problems += route_problems
         modules[key], routes[key] = module, route
         configs[key] = {**getattr(module, _CONFIG_ATTR), **({"inputs": route} if route else {})}
@@ -357,7 +362,9 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
     return composite
 
 
-def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> list[ConfigProblem]:
+def _check_route(
+    route: Any, args: tuple[str, ...], path: str, loss: str, optional: tuple[str, ...] = ()
+) -> list[ConfigProblem]:
     if route is None:
         return []
     if not isinstance(route, Mapping) or not all(
@@ -379,7 +386,7 @@ def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> lis
             v,
         )
         for k, v in route.items()
-        if k not in args
+        if k not in args and k not in optional
     ]
 
 

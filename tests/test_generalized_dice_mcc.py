@@ -11,7 +11,6 @@ import torch.nn.functional as F
 import lossreg
 from lossreg import ConfigError, LossregError
 
-
 monai_losses = pytest.importorskip("monai.losses")
 
 IGNORE = 255

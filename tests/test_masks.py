@@ -13,7 +13,6 @@ import torch.nn.functional as F
 import lossreg
 from lossreg import LossregError
 
-
 IGNORE = 255
 
 
@@ -303,7 +302,8 @@ def test_equals_monai_masked_loss_of_tversky_and_mse_sum():
     # the mask's sum): the mapping is ours_mean = theirs_sum / sum(mask)
     y = torch.randn(N, C, H, W, generator=_gen(9), dtype=torch.float64)
     mm = m.unsqueeze(1).expand_as(x).double()
-    sum_peer = monai.MaskedLoss(torch.nn.MSELoss(reduction="sum"))(x, y, mask=mm)
+    m1 = m.unsqueeze(1).double()  # MONAI takes one channel and broadcasts it
+    sum_peer = monai.MaskedLoss(torch.nn.MSELoss(reduction="sum"))(x, y, mask=m1)
     torch.testing.assert_close(lossreg.build("mse", reduction="sum")(x, y, mask=mm), sum_peer)
     torch.testing.assert_close(lossreg.build("mse")(x, y, mask=mm), sum_peer / mm.sum())
 

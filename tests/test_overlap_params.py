@@ -12,7 +12,6 @@ import lossreg
 from lossreg import ConfigError, LossregError
 
 
-
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 

@@ -66,28 +66,29 @@ class classification:
     @lossreg.hookimpl
     def register_losses(register):  # type: ignore[no-untyped-def]
         r, tags = _refs("classification"), ("classification",)
+        masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         binary = {"input": "logits", "target": "binary_target"}
         by_mode = {"input": "logits", "target": "mode_target"}
         register(
             "cross_entropy", r("cross_entropy"), params=r("CrossEntropyParams"),
-            aliases=("ce", "CrossEntropyLoss"), tags=tags,
+            aliases=("ce", "CrossEntropyLoss"), tags=masked,
             inputs={"input": "logits", "target": "class_indices"},
         )  # fmt: skip
         register(
-            "nll", r("nll"), params=r("NLLParams"), aliases=("nll_loss", "NLLLoss"), tags=tags,
+            "nll", r("nll"), params=r("NLLParams"), aliases=("nll_loss", "NLLLoss"), tags=masked,
             inputs={"input": "log_probabilities", "target": "class_indices"},
         )  # fmt: skip
         register(
-            "bce", r("bce"), params=r("BCEParams"), tags=tags,
+            "bce", r("bce"), params=r("BCEParams"), tags=masked,
             aliases=("bce_with_logits", "bce_logits", "binary_cross_entropy", "BCEWithLogitsLoss"),
             inputs=binary,
         )  # fmt: skip
-        register("BCELoss", {"name": "bce", "from_logits": False}, tags=tags)
+        register("BCELoss", {"name": "bce", "from_logits": False}, tags=masked)
         register(
             "weighted_cross_entropy", r("weighted_cross_entropy"), params=r("WeightedCEParams"),
-            aliases=("wce",), tags=tags, inputs=binary,
+            aliases=("wce",), tags=masked, inputs=binary,
         )  # fmt: skip
-        register("focal", r("focal"), params=r("FocalParams"), tags=tags, inputs=by_mode)
+        register("focal", r("focal"), params=r("FocalParams"), tags=masked, inputs=by_mode)
         register(
             "zero_one", r("zero_one"), params=r("ZeroOneParams"), aliases=("0-1",), tags=tags,
             differentiable=False, inputs=by_mode,
