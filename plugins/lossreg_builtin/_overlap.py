@@ -156,7 +156,7 @@ class _SoftmaxIndexStats(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         x: torch.Tensor,
         t: torch.Tensor,
-        w: torch.Tensor | None,
+        w: torch.Tensor | None = None,
     ) -> torch.Tensor:
         c = x.shape[1]
         p = torch.softmax(x, 1)
@@ -212,7 +212,7 @@ class _SigmoidStats(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         x: torch.Tensor,
         t: torch.Tensor,
-        w: torch.Tensor | None,
+        w: torch.Tensor | None = None,
     ) -> torch.Tensor:
         p = torch.sigmoid(x)
         pf, tf = p.reshape(-1), t.reshape(-1)
