@@ -1,6 +1,6 @@
-"""Binary cross-entropy (equal to ``torch.nn``'s, with label smoothing, ``ignore_index`` and the
-call-time ``mask``) and weighted binary cross-entropy. Re-exported by
-:mod:`lossreg_builtin.classification`."""
+"""Binary cross-entropy (equal to ``torch.nn``'s ``BCEWithLogitsLoss`` and ``BCELoss``; with
+label smoothing, ``ignore_index`` and the call-time ``mask``) and weighted binary
+cross-entropy."""
 
 from __future__ import annotations
 
@@ -10,14 +10,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from lossreg import (
-    TensorList,
-    check_floating,
-    check_range,
-    check_same_shape,
-)
+from lossreg import LossregError, TensorList, check_floating, check_range, check_same_shape
 
-from ._class_common import ClassificationParams, _last_dim_weight
+from ._class_common import ClassificationParams, _shape
 from ._common import options, reduce, upcast
 from ._mask import check_mask, masked_reduce
 
@@ -56,6 +51,20 @@ class BCEParams(ClassificationParams):
                 "on probabilities has no pos_weight"
             )
         return self
+
+
+def _last_dim_weight(
+    name: str, arg: str, w: torch.Tensor | None, x: torch.Tensor
+) -> torch.Tensor | None:
+    if w is None:
+        return None
+    last = x.shape[-1] if x.dim() else 1
+    if w.numel() not in (1, last):
+        raise LossregError(
+            f"{name}: {arg} has {w.numel()} entries but input of shape {_shape(x)} has "
+            f"{last} in its last dim; {arg} broadcasts against the last dim (1 or {last} entries)"
+        )
+    return w.to(dtype=x.dtype, device=x.device)
 
 
 def bce(

@@ -1,6 +1,5 @@
-"""Parameters and input checks shared by the classification losses (class-index targets,
-per-class and last-dim weights); the losses live in :mod:`lossreg_builtin.classification`,
-:mod:`lossreg_builtin._binary_ce` and :mod:`lossreg_builtin._focal_loss`."""
+"""Shared by the classification losses: option fields, the class-target check, class
+weights and the all-ignored policy."""
 
 from __future__ import annotations
 
@@ -82,17 +81,3 @@ def _all_ignored_is_zero(
     if reduction != "mean" or target.is_floating_point():
         return out
     return torch.where((target != ignore_index).any(), out, torch.zeros_like(out))
-
-
-def _last_dim_weight(
-    name: str, arg: str, w: torch.Tensor | None, x: torch.Tensor
-) -> torch.Tensor | None:
-    if w is None:
-        return None
-    last = x.shape[-1] if x.dim() else 1
-    if w.numel() not in (1, last):
-        raise LossregError(
-            f"{name}: {arg} has {w.numel()} entries but input of shape {_shape(x)} has "
-            f"{last} in its last dim; {arg} broadcasts against the last dim (1 or {last} entries)"
-        )
-    return w.to(dtype=x.dtype, device=x.device)

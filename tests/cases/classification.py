@@ -5,17 +5,10 @@ plugin's code."""
 import torch
 
 from lossreg.testing import Case
+from tests.cases import reduce
 
 N, C, H, W = 3, 4, 2, 2
 CLASS_WEIGHT = [0.5, 1.0, 2.0, 1.5]
-
-
-def _reduce(loss, reduction, denominator=None):
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    return loss.sum() / (loss.numel() if denominator is None else denominator)
 
 
 def logits_and_index(dtype, gen, ignore=True):
@@ -60,7 +53,7 @@ def ref_cross_entropy(x, y, weight=None, ignore_index=-100, label_smoothing=0.0,
     smooth = -(w * logp).sum(dim=1) / x.shape[1]
     loss = ((1 - label_smoothing) * nll + label_smoothing * smooth) * valid
     w_y = w.expand_as(x).gather(1, safe.unsqueeze(1)).squeeze(1) * valid
-    return _reduce(loss, reduction, w_y.sum())
+    return reduce(loss, reduction, denominator=w_y.sum())
 
 
 def ref_nll(x, y, weight=None, ignore_index=-100, reduction="mean"):
@@ -68,7 +61,7 @@ def ref_nll(x, y, weight=None, ignore_index=-100, reduction="mean"):
     valid = y != ignore_index
     safe = torch.where(valid, y, 0).unsqueeze(1)
     loss = -(w * x).gather(1, safe).squeeze(1) * valid
-    return _reduce(loss, reduction, (w.gather(1, safe).squeeze(1) * valid).sum())
+    return reduce(loss, reduction, denominator=(w.gather(1, safe).squeeze(1) * valid).sum())
 
 
 def _last_dim(values, x):
@@ -83,7 +76,7 @@ def ref_bce(x, y, from_logits=True, weight=None, pos_weight=None, reduction="mea
         log_p, log_1mp = -torch.log1p(torch.exp(-x)), -torch.log1p(torch.exp(x))
     else:
         log_p, log_1mp = torch.log(x).clamp_min(-100), torch.log(1 - x).clamp_min(-100)
-    return _reduce(-w * (pw * y * log_p + (1 - y) * log_1mp), reduction)
+    return reduce(-w * (pw * y * log_p + (1 - y) * log_1mp), reduction)
 
 
 def ref_wce(x, y, w_pos=1.0, w_neg=1.0, balance=None, reduction="mean"):
@@ -91,7 +84,7 @@ def ref_wce(x, y, w_pos=1.0, w_neg=1.0, balance=None, reduction="mean"):
         n_pos = float(y.sum())
         w_pos, w_neg = (y.numel() - n_pos) / y.numel(), n_pos / y.numel()
     p = 1 / (1 + torch.exp(-x))
-    return _reduce(-(w_pos * y * torch.log(p) + w_neg * (1 - y) * torch.log(1 - p)), reduction)
+    return reduce(-(w_pos * y * torch.log(p) + w_neg * (1 - y) * torch.log(1 - p)), reduction)
 
 
 def ref_sigmoid_focal(x, y, mode="binary", gamma=2.0, alpha=0.25, reduction="mean", **_):
@@ -102,7 +95,7 @@ def ref_sigmoid_focal(x, y, mode="binary", gamma=2.0, alpha=0.25, reduction="mea
     loss = ce * (1 - p_t) ** gamma
     if alpha is not None and alpha >= 0:
         loss = loss * (alpha * y + (1 - alpha) * (1 - y))
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 def ref_softmax_focal(
@@ -114,13 +107,13 @@ def ref_softmax_focal(
     w = _per_class(weight if weight is not None else [1.0] * x.shape[1], x).expand_as(x)
     if y.is_floating_point():
         loss = (-w * y * (1 - p) ** gamma * torch.log(p)).sum(dim=1)
-        return _reduce(loss, reduction)
+        return reduce(loss, reduction)
     valid = y != ignore_index
     safe = torch.where(valid, y, 0).unsqueeze(1)
     p_y = p.gather(1, safe).squeeze(1)
     w_y = w.gather(1, safe).squeeze(1) * valid
     loss = -w_y * (1 - p_y) ** gamma * torch.log(p_y)
-    return _reduce(loss, reduction, w_y.sum())
+    return reduce(loss, reduction, denominator=w_y.sum())
 
 
 def ref_zero_one(x, y, mode="binary", reduction="mean"):
@@ -131,7 +124,7 @@ def ref_zero_one(x, y, mode="binary", reduction="mean"):
         loss = torch.tensor(wrong, dtype=x.dtype).reshape(y.shape)
     else:
         loss = ((x > 0).to(x.dtype) - (y >= 0.5).to(x.dtype)).abs()
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 def _probabilities(dtype, gen):

@@ -7,6 +7,7 @@ import math
 import torch
 
 from lossreg.testing import Case
+from tests.cases import reduce
 
 
 def tv_inter_union(boxes1, boxes2):
@@ -23,15 +24,9 @@ def tv_inter_union(boxes1, boxes2):
     return intsctk, unionk
 
 
-def _tv_reduce(loss, reduction):
-    if reduction == "mean":
-        return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
-    return loss.sum() if reduction == "sum" else loss
-
-
 def tv_box_iou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
     intsctk, unionk = tv_inter_union(boxes1, boxes2)
-    return _tv_reduce(1 - intsctk / (unionk + eps), reduction)
+    return reduce(1 - intsctk / (unionk + eps), reduction, empty_mean="zero")
 
 
 def tv_giou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
@@ -45,7 +40,7 @@ def tv_giou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
     yc2 = torch.max(y2, y2g)
     area_c = (xc2 - xc1) * (yc2 - yc1)
     miouk = iouk - ((area_c - unionk) / (area_c + eps))
-    return _tv_reduce(1 - miouk, reduction)
+    return reduce(1 - miouk, reduction, empty_mean="zero")
 
 
 def _tv_diou_iou(boxes1, boxes2, eps):
@@ -67,7 +62,7 @@ def _tv_diou_iou(boxes1, boxes2, eps):
 
 
 def tv_diou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
-    return _tv_reduce(_tv_diou_iou(boxes1, boxes2, eps)[0], reduction)
+    return reduce(_tv_diou_iou(boxes1, boxes2, eps)[0], reduction, empty_mean="zero")
 
 
 def tv_ciou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
@@ -81,7 +76,7 @@ def tv_ciou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
     v = (4 / (math.pi**2)) * torch.pow((torch.atan(w_gt / h_gt) - torch.atan(w_pred / h_pred)), 2)
     with torch.no_grad():
         alpha = v / (1 - iou + v + eps)
-    return _tv_reduce(diou_loss + alpha * v, reduction)
+    return reduce(diou_loss + alpha * v, reduction, empty_mean="zero")
 
 
 def random_boxes(gen, *shape, dtype=torch.float64):

@@ -6,6 +6,7 @@ and per class, ignored pixels dropped, one sort per row. Independent of the plug
 import torch
 
 from lossreg.testing import Case
+from tests.cases import reduce
 
 
 def lovasz_grad(gt_sorted):
@@ -41,7 +42,7 @@ def _finish(values, per_image, reduction):
     if not per_image:
         return values[0]
     v = torch.stack(values)
-    return {"mean": v.mean() if len(values) else v.sum(), "sum": v.sum(), "none": v}[reduction]
+    return reduce(v, reduction, empty_mean="zero")
 
 
 def ref_lovasz_hinge(x, y, per_image=False, ignore_index=None, reduction="mean"):

@@ -3,6 +3,7 @@
 import torch
 
 from lossreg.testing import Case
+from tests.cases import reduce
 
 
 def _pair(dtype, gen, shape=(3, 4)):
@@ -11,19 +12,15 @@ def _pair(dtype, gen, shape=(3, 4)):
     return x.to(dtype), y.to(dtype)
 
 
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
-
-
 def _smooth_l1(x, y, beta=1.0, reduction="mean"):
     d = (x - y).abs()
     loss = torch.where(d < beta, 0.5 * d**2 / beta, d - 0.5 * beta) if beta > 0 else d
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 def _huber(x, y, delta=1.0, reduction="mean"):
     d = (x - y).abs()
-    return _reduce(torch.where(d <= delta, 0.5 * d**2, delta * (d - 0.5 * delta)), reduction)
+    return reduce(torch.where(d <= delta, 0.5 * d**2, delta * (d - 0.5 * delta)), reduction)
 
 
 def _sobolev(x, y, grad_weight=1.0, order=1, reduction="mean"):
@@ -34,12 +31,12 @@ def _sobolev(x, y, grad_weight=1.0, order=1, reduction="mean"):
         for d in range(1, e.dim()):
             value = value + grad_weight * (torch.diff(e, dim=d) ** 2).mean()
         out.append(value)
-    return _reduce(torch.stack(out), reduction)
+    return reduce(torch.stack(out), reduction)
 
 
 CASES = {
-    "l1": Case(_pair, reference=lambda x, y, reduction="mean": _reduce((x - y).abs(), reduction)),
-    "mse": Case(_pair, reference=lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction)),
+    "l1": Case(_pair, reference=lambda x, y, reduction="mean": reduce((x - y).abs(), reduction)),
+    "mse": Case(_pair, reference=lambda x, y, reduction="mean": reduce((x - y) ** 2, reduction)),
     "smooth_l1": Case(_pair, params={"beta": 0.7}, reference=_smooth_l1),
     "huber": Case(_pair, params={"delta": 1.5}, reference=_huber),
     "sobolev": Case(

@@ -6,12 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from lossreg.testing import Case
+from tests.cases import reduce
 
 IGNORE = 255
-
-
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
 
 
 def ref_stats(x, t, mode="binary", from_logits=True, ignore_index=None, per_image=False):
@@ -54,27 +51,27 @@ def ref_dice(
     tp, fp, fn = ref_stats(x, t, **kw)
     score = (2 * tp + smooth) / (2 * tp + fp + fn + smooth + eps)
     loss = -torch.log(score) if log_loss else 1 - score
-    return _reduce(loss if classes is None else loss[..., classes], reduction)
+    return reduce(loss if classes is None else loss[..., classes], reduction)
 
 
 def ref_iou(x, t, *, smooth=1.0, eps=1e-7, reduction="mean", classes=None, dist_sync=False, **kw):
     tp, fp, fn = ref_stats(x, t, **kw)
     loss = 1 - (tp + smooth) / (tp + fp + fn + smooth + eps)
-    return _reduce(loss if classes is None else loss[..., classes], reduction)
+    return reduce(loss if classes is None else loss[..., classes], reduction)
 
 
 def ref_tversky(
     x, t, *, alpha=0.3, beta=0.7, reduction="mean", classes=None, dist_sync=False, **kw
 ):
     loss = 1 - ref_tversky_index(x, t, alpha, beta, **kw)
-    return _reduce(loss if classes is None else loss[..., classes], reduction)
+    return reduce(loss if classes is None else loss[..., classes], reduction)
 
 
 def ref_focal_tversky(
     x, t, *, gamma=0.75, reduction="mean", classes=None, dist_sync=False, alpha=0.3, beta=0.7, **kw
 ):
     loss = (1 - ref_tversky_index(x, t, alpha, beta, **kw)) ** gamma
-    return _reduce(loss if classes is None else loss[..., classes], reduction)
+    return reduce(loss if classes is None else loss[..., classes], reduction)
 
 
 def ref_combo(
@@ -106,7 +103,7 @@ def ref_combo(
     dims = tuple(range(2, x.dim())) if per_image else (0, *range(2, x.dim()))
     bce = wbce.sum(dims) / valid.sum(dims)
     loss = ce_ratio * bce - (1 - ce_ratio) * dsc
-    return _reduce(loss if classes is None else loss[..., classes], reduction)
+    return reduce(loss if classes is None else loss[..., classes], reduction)
 
 
 def ref_dice_bce(x, t):

@@ -6,10 +6,7 @@ import math
 import torch
 
 from lossreg.testing import Case
-
-
-def _reduce(loss, reduction):
-    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+from tests.cases import reduce
 
 
 def _randn(gen, *shape):
@@ -33,7 +30,7 @@ def _kl_ref(x, t, log_target=False, reduction="mean"):
     loss = t.exp() * (t - x) if log_target else t * (t.log() - x)
     if reduction == "batchmean":
         return loss.sum() / x.shape[0]
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 # ------------------------------------------------------------------------ poisson / gaussian
@@ -51,7 +48,7 @@ def _poisson_ref(x, t, log_input=True, full=False, eps=1e-8, reduction="mean"):
         safe = t.clamp_min(1)  # Stirling's term only where t > 1
         stirling = safe * safe.log() - safe + 0.5 * (2 * math.pi * safe).log()
         loss = loss + torch.where(t > 1, stirling, torch.zeros_like(t))
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 def _gaussian_inputs(dtype, gen):
@@ -65,7 +62,7 @@ def _gaussian_ref(x, t, var, full=False, eps=1e-6, reduction="mean"):
     loss = 0.5 * (v.log() + (x - t) ** 2 / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 # -------------------------------------------------------------------------------------- ctc
@@ -106,7 +103,7 @@ def ctc_reference(log_probs, targets, input_lengths, target_lengths, blank=0, **
     out = torch.stack(losses)
     if reduction == "mean":  # PyTorch: each loss divided by its target length, then the mean
         return (out / target_lengths.clamp_min(1).to(out.dtype)).mean()
-    return _reduce(out, reduction)
+    return reduce(out, reduction)
 
 
 # ---------------------------------------------------------------------- margin / embedding
@@ -117,7 +114,7 @@ def _ranking_inputs(dtype, gen):
 
 
 def _ranking_ref(x1, x2, y, margin=0.0, reduction="mean"):
-    return _reduce((-y * (x1 - x2) + margin).clamp_min(0), reduction)
+    return reduce((-y * (x1 - x2) + margin).clamp_min(0), reduction)
 
 
 def _hinge_inputs(dtype, gen):
@@ -127,7 +124,7 @@ def _hinge_inputs(dtype, gen):
 def _hinge_ref(x, y, margin=1.0, reduction="mean"):
     zero = torch.zeros_like(x)
     loss = torch.where(y == 1, x, zero) + torch.where(y == -1, (margin - x).clamp_min(0), zero)
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 def _mlm_inputs(dtype, gen):
@@ -146,7 +143,7 @@ def _mlm_ref(x, target, reduction="mean"):
         others = [i for i in range(x.shape[1]) if i not in labels]
         terms = [(1 - (xs[j] - xs[i])).clamp_min(0) for j in labels for i in others]
         out.append(torch.stack(terms).sum() / x.shape[1] if terms else xs.sum() * 0)
-    return _reduce(torch.stack(out), reduction)
+    return reduce(torch.stack(out), reduction)
 
 
 def _soft_inputs(dtype, gen):
@@ -154,7 +151,7 @@ def _soft_inputs(dtype, gen):
 
 
 def _soft_ref(x, y, reduction="mean"):
-    return _reduce(torch.log(1 + torch.exp(-y * x)), reduction)
+    return reduce(torch.log(1 + torch.exp(-y * x)), reduction)
 
 
 def _mlsm_inputs(dtype, gen):
@@ -167,7 +164,7 @@ def _mlsm_ref(x, y, weight=None, reduction="mean"):
     loss = -(y * p.log() + (1 - y) * (1 - p).log())
     if weight is not None:
         loss = loss * torch.tensor(weight, dtype=x.dtype)
-    return _reduce(loss.mean(-1), reduction)
+    return reduce(loss.mean(-1), reduction)
 
 
 def _cos_inputs(dtype, gen):
@@ -177,7 +174,7 @@ def _cos_inputs(dtype, gen):
 def _cos_ref(x1, x2, y, margin=0.0, reduction="mean"):
     cos = (x1 * x2).sum(-1) / (x1.norm(dim=-1) * x2.norm(dim=-1))
     loss = torch.where(y == 1, 1 - cos, (cos - margin).clamp_min(0))
-    return _reduce(loss, reduction)
+    return reduce(loss, reduction)
 
 
 def _mm_inputs(dtype, gen):
@@ -194,7 +191,7 @@ def _mm_ref(x, target, p=1, margin=1.0, weight=None, reduction="mean"):
             if i != y
         ]
         out.append(torch.stack(terms).sum() / x.shape[1])
-    return _reduce(torch.stack(out), reduction)
+    return reduce(torch.stack(out), reduction)
 
 
 def _triplet_inputs(dtype, gen):
@@ -208,7 +205,7 @@ def _triplet_ref(a, pos, neg, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction
     d_an = dist(a, neg)
     if swap:
         d_an = torch.minimum(d_an, dist(pos, neg))
-    return _reduce((dist(a, pos) - d_an + margin).clamp_min(0), reduction)
+    return reduce((dist(a, pos) - d_an + margin).clamp_min(0), reduction)
 
 
 def _triplet_dist_ref(a, pos, neg, distance_function="pairwise", margin=1.0, swap=False, **kw):
@@ -220,7 +217,7 @@ def _triplet_dist_ref(a, pos, neg, distance_function="pairwise", margin=1.0, swa
     d_an = dist(a, neg)
     if swap:
         d_an = torch.minimum(d_an, dist(pos, neg))
-    return _reduce((dist(a, pos) - d_an + margin).clamp_min(0), kw.get("reduction", "mean"))
+    return reduce((dist(a, pos) - d_an + margin).clamp_min(0), kw.get("reduction", "mean"))
 
 
 CASES = {
