@@ -9,6 +9,8 @@ float mask weights TP by m^2, not m)."""
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lossreg
 from lossreg import LossregError
@@ -395,3 +397,26 @@ def test_dist_sync_world_of_one_with_mask_is_unsynced():
         a = lossreg.build(name, mode=mode, dist_sync=True)(x, tt, mask=m)
         b = lossreg.build(name, mode=mode)(x, tt, mask=m)
         assert torch.equal(a, b)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    keep=st.floats(0.0, 1.0),
+    name=st.sampled_from(["dice", "mcc", "generalized_dice", "cross_entropy", "focal", "bce"]),
+)
+def test_property_hard_mask_is_the_kept_subset(seed, keep, name):
+    g = _gen(seed)
+    x = torch.randn(2, C, 3, 4, generator=g, dtype=torch.float64) * 3
+    m = torch.rand(2, 3, 4, generator=g) < keep
+    m[0, 0, 0] = True  # the subset is not empty (an empty mask: test_empty_mask_gives_zero...)
+    if name in ("bce", "focal"):
+        t = (torch.rand(2, C, 3, 4, generator=g) > 0.5).double()
+        params = {"mode": "multilabel"} if name == "focal" else {}
+    else:
+        t = torch.randint(0, C, (2, 3, 4), generator=g)
+        params = {} if name == "cross_entropy" else {"mode": "multiclass"}
+    loss = lossreg.build(name, **params)
+    overlap = name in ("dice", "mcc", "generalized_dice")
+    xs, ts = _subset(x, t, m, overlap)
+    torch.testing.assert_close(loss(x, t, mask=m), loss(xs, ts), rtol=1e-12, atol=1e-12)

@@ -204,8 +204,9 @@ class _SigmoidStats(torch.autograd.Function):
     """(TP, P, T) of sigmoid(x) against a same-shape float target, summed over everything
     (binary mode, one class), with an analytic backward: dL/dx = (dL/dP + dL/dTP t) p (1 - p),
     two elementwise ops. The sums are a dot product and two plain sums: no p * t temporary.
-    With per-element weights w (the mask): TP = p . (t w), P = p . w, T = sum t w, and the
-    gradient is multiplied by w."""
+    With per-element weights w (the mask): TP = p . (t w), P = p . w, T = sum t w; t w is
+    kept for backward in place of t, so dL/dx = (dL/dTP t w + dL/dP w) p (1 - p) costs the
+    same two elementwise ops."""
 
     @staticmethod
     def forward(
@@ -216,11 +217,13 @@ class _SigmoidStats(torch.autograd.Function):
     ) -> torch.Tensor:
         p = torch.sigmoid(x)
         pf, tf = p.reshape(-1), t.reshape(-1)
-        ctx.save_for_backward(p, t, w)
         if w is None:
+            ctx.save_for_backward(p, t, None)
             return torch.stack([torch.dot(pf, tf), pf.sum(), tf.sum()]).view(3, 1)
-        wf = w.expand_as(p).reshape(-1)
-        twf = tf * wf
+        w = w.expand_as(p)
+        tw = t * w
+        ctx.save_for_backward(p, tw, w)
+        wf, twf = w.reshape(-1), tw.reshape(-1)
         return torch.stack([torch.dot(pf, twf), torch.dot(pf, wf), twf.sum()]).view(3, 1)
 
     @staticmethod
@@ -228,10 +231,12 @@ class _SigmoidStats(torch.autograd.Function):
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None, None]:
-        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]
-        u = torch.mul(t, grad[0, 0]).add_(grad[1, 0])  # dL/dTP t + dL/dP
-        if w is not None:
-            u.mul_(w)
+        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]  # t is t w with a mask
+        u = torch.mul(t, grad[0, 0])  # dL/dTP t (w)
+        if w is None:
+            u.add_(grad[1, 0])  # + dL/dP
+        else:
+            u.addcmul_(w, grad[1, 0])  # + dL/dP w (a 0-dim factor: no device sync)
         # u p (1 - p), in place: one input-sized allocation in the whole backward
         out = torch.ops.aten.sigmoid_backward.grad_input(u, p, grad_input=u)
         return out, None, None
