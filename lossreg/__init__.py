@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._composite import CompositeLoss
     from ._loss import Loss
     from ._params import Params, Reduction, TensorList
+    from .distance import signed_distance
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ _LAZY = {
     "Params": "._params",
     "Reduction": "._params",
     "TensorList": "._params",
+    "signed_distance": ".distance",
 }
 
 
@@ -97,5 +99,6 @@ __all__ = [
     "hookimpl",
     "lazy",
     "register",
+    "signed_distance",
     "to_config",
 ]

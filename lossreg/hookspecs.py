@@ -68,5 +68,5 @@ def register_losses(register: Any) -> None:
 
         @lossreg.hookimpl
         def register_losses(register):
-            register("charbonnier", charbonnier, tags=("regression",))
+            register("acme_charbonnier", charbonnier, tags=("regression",))
     """

@@ -53,7 +53,7 @@ from omegaconf import OmegaConf
 objective = lossreg.build(OmegaConf.load("configs/company_plugin.yaml"))
 x = torch.linspace(-1, 1, 2 * 1 * 8).reshape(2, 1, 8)
 value = objective(x, torch.zeros_like(x))
-info = lossreg.describe("charbonnier")
+info = lossreg.describe("acme_charbonnier")
 print(json.dumps({"value": float(value), "terms": sorted(objective.last_values),
                   "provider": [info.provider, info.distribution, info.version],
                   "config": lossreg.to_config(objective)["terms"]["charb"]}))
@@ -65,7 +65,7 @@ print(json.dumps({"value": float(value), "terms": sorted(objective.last_values),
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["provider"] == ["acme", "acme-losses", "1.0.0"]
     assert out["terms"] == ["charb", "grad"]
-    assert out["config"]["name"] == "charbonnier" and out["config"]["eps"] == 1e-3
+    assert out["config"]["name"] == "acme_charbonnier" and out["config"]["eps"] == 1e-3
     assert out["value"] > 0
 
 
@@ -81,4 +81,4 @@ def test_the_plugin_is_absent_without_the_install():
     )
     if "acme" in proc.stdout and "unknown" not in proc.stdout:
         pytest.skip("acme-losses is installed in this interpreter")
-    assert "terms.charb.name: unknown loss 'charbonnier'" in proc.stdout, proc.stderr
+    assert "terms.charb.name: unknown loss 'acme_charbonnier'" in proc.stdout, proc.stderr

@@ -75,7 +75,7 @@ def test_scaffolded_plugin_installs_and_its_test_passes(venv: dict[str, Any]) ->
 def test_company_config_checks_with_the_plugin_installed(venv: dict[str, Any]) -> None:
     res = run(venv["python"], "-m", "lossreg.cli", "check", "configs/company_plugin.yaml")
     assert res.returncode == 0, res.stderr
-    assert "charb: charbonnier(eps=0.001, reduction='mean')" in res.stdout
+    assert "charb: acme_charbonnier(eps=0.001, reduction='mean')" in res.stdout
     assert "ok: configs/company_plugin.yaml is a valid lossreg config" in res.stdout
 
 

@@ -22,6 +22,7 @@ SECTIONS = {
     "classification": "Classification",
     "segmentation": "Segmentation",
     "detection": "Detection",
+    "image": "Images",
     "torch_nn": "The rest of torch.nn",
 }
 

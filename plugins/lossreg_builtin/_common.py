@@ -58,11 +58,17 @@ def options(model: type[P], name: str, given: Mapping[str, Any], *, local: bool 
     """
     fields = model.model_fields
     data = {k: v for k, v in given.items() if not local or k in fields}
-    key: tuple[Any, ...] | None = (model, *((k, _frozen(v)) for k, v in data.items()))
+    values = tuple(data.values())
+    key: tuple[Any, ...] | None
+    if any(isinstance(v, (torch.Tensor, list)) for v in values):  # a tensor: by "given" only
+        key = (model, *((k, _frozen(v)) for k, v in data.items()))
+    else:  # the common case, fast: the types too, as 1, 1.0 and True hash alike
+        key = (model, tuple(data), values, tuple(map(type, values)))
     try:
-        hit = _VALIDATED.get(key)
+        hash(key)
     except TypeError:  # an unhashable value (a dict, say): validate without caching
-        key, hit = None, None
+        key = None
+    hit = None if key is None else _VALIDATED.get(key)
     if hit is None:
         tensors = {
             k: v

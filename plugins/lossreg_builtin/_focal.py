@@ -23,7 +23,6 @@ from ._focal_sigmoid import binary_focal, binary_focal_reduced
 from ._focal_softmax import softmax_focal, softmax_focal_reduced
 from ._mask import check_mask, masked_reduce
 
-# -- focal --------------------------------------------------------------------------------------
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 

@@ -128,6 +128,7 @@ class _BinaryFocalHard(torch.autograd.Function):
         scale: float,
     ) -> torch.Tensor:
         loss, dx = _hard_focal(x, y, z, gamma, alpha, scale, need_grad=True)
+        assert dx is not None  # need_grad
         ctx.save_for_backward(x, y, dx)
         ctx.options = (gamma, alpha, scale)  # type: ignore[attr-defined]  # ctx holds any attribute
         return loss
@@ -164,6 +165,6 @@ def binary_focal_reduced(
         return loss.mean() if reduction == "mean" else loss.sum()
     scale = 1.0 / n if reduction == "mean" else 1.0
     if torch.is_grad_enabled() and x.requires_grad:
-        out: torch.Tensor = _BinaryFocalHard.apply(x, y, z, int(gamma), alpha, scale)
+        out: torch.Tensor = _BinaryFocalHard.apply(x, y, z, int(gamma), alpha, scale)  # type: ignore[no-untyped-call]  # Function.apply is untyped in torch's stubs
         return out
     return _hard_focal(x, y, z, int(gamma), alpha, scale, need_grad=False)[0]

@@ -77,7 +77,7 @@ class _SoftmaxFocalHard(torch.autograd.Function):
         scale: float,
     ) -> torch.Tensor:
         loss, dx = _softmax_focal_hard(x, t, gamma, w, scale, need_grad=True)
-        ctx.save_for_backward(x, t, w, dx)
+        ctx.save_for_backward(x, t, w, dx)  # type: ignore[arg-type]  # w may be None: torch saves None
         ctx.options = (gamma, scale)  # type: ignore[attr-defined]  # ctx holds any attribute
         return loss
 
@@ -127,7 +127,7 @@ def softmax_focal_reduced(
         norm = float(t.numel()) if w is None else float(w.sum())
         scale = 1.0 / norm if norm > 0 else 0.0  # nothing left: loss 0, gradient 0
     if torch.is_grad_enabled() and x.requires_grad:
-        out: torch.Tensor = _SoftmaxFocalHard.apply(x, t, gamma, w, scale)
+        out: torch.Tensor = _SoftmaxFocalHard.apply(x, t, gamma, w, scale)  # type: ignore[no-untyped-call]  # Function.apply is untyped in torch's stubs
         return out
     return _softmax_focal_hard(x, t, gamma, w, scale, need_grad=False)[0]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from pydantic import Field
 
@@ -9,7 +11,7 @@ from lossreg import (
     LossregError,
 )
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (see Shape:)")
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (see Shape:)")
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -21,7 +23,9 @@ def _fail(loss: str, message: str) -> None:
     raise LossregError(f"{loss}: {message}")
 
 
-def _check_ndim(loss: str, name: str, t: torch.Tensor, allowed: tuple[int, ...], layout: str):  # type: ignore[no-untyped-def]
+def _check_ndim(
+    loss: str, name: str, t: torch.Tensor, allowed: tuple[int, ...], layout: str
+) -> None:
     if t.dim() not in allowed:
         _fail(loss, f"{name} must have shape {layout}, got {_shape(t)}")
 

@@ -224,9 +224,14 @@ def ctc(
     return out.to(log_probs.dtype)
 
 
-def _check_ctc_targets(  # type: ignore[no-untyped-def]
-    targets, target_lengths, batched, num_classes, blank, log_probs
-):
+def _check_ctc_targets(
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+    batched: bool,
+    num_classes: int,
+    blank: int,
+    log_probs: torch.Tensor,
+) -> None:
     name = "ctc"
     lengths = target_lengths.reshape(-1).long()
     if lengths.numel() and int(lengths.min()) < 0:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -124,8 +125,8 @@ def multilabel_margin(
 # torch._dynamo (about 2 s), which plain eager users should never pay for at plugin load.
 def _multilabel_margin_eager(x: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
     if torch.compiler.is_compiling():  # torch._dynamo is loaded already when this is true
-        outside = torch.compiler.disable(F.multilabel_margin_loss)
-        return outside(x, target, reduction=reduction)
+        outside = torch.compiler.disable(F.multilabel_margin_loss)  # type: ignore[no-untyped-call]  # untyped in torch
+        return cast(torch.Tensor, outside(x, target, reduction=reduction))
     return F.multilabel_margin_loss(x, target, reduction=reduction)
 
 
@@ -279,7 +280,9 @@ def multi_margin(
 # ---------------------------------------------------------------------------------- triplets
 
 
-def _check_triplet(name: str, anchor, positive, negative) -> None:  # type: ignore[no-untyped-def]
+def _check_triplet(
+    name: str, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor
+) -> None:
     _check_ndim(name, "anchor", anchor, (1, 2), "(N, D) or (D,)")
     check_same_shape(name, anchor, positive, ("anchor", "positive"))
     check_same_shape(name, anchor, negative, ("anchor", "negative"))
@@ -332,7 +335,10 @@ def _cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 # Named distances only: a config never names a callable or an import path.
-DISTANCES = {"pairwise": F.pairwise_distance, "cosine": _cosine_distance}
+DISTANCES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "pairwise": F.pairwise_distance,
+    "cosine": _cosine_distance,
+}
 
 
 class TripletMarginWithDistanceParams(Params):

@@ -5,7 +5,7 @@ validation, fast paths and ``dist_sync``; the policy they implement is documente
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -31,7 +31,7 @@ class _Prepared(NamedTuple):
     # per-element weight in x's dtype (ignore_index as 0/1 times the call-time mask), (N, S)
     # beside class indices, (N, C or 1, S) otherwise; None when every element counts fully
     valid: torch.Tensor | None
-    index: bool  # t holds class indices
+    indices: bool  # t holds class indices
     fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
     name: str = ""
 
@@ -167,8 +167,8 @@ class _SoftmaxIndexStats(torch.autograd.Function):
         # the counts are exact in float32 below 2**24 labels; beyond, summed in float64
         wide = torch.float64 if t.numel() >= _EXACT_COUNT else None
         ts = y.sum((0, 2), dtype=wide).to(p.dtype)
-        ctx.save_for_backward(p, t, w)
-        ctx.onehot = y  # type: ignore[attr-defined]
+        ctx.save_for_backward(p, t, w)  # type: ignore[arg-type]  # None: torch saves nothing
+        ctx.onehot = y  # type: ignore[attr-defined]  # ctx holds any attribute
         return torch.stack([m.diagonal(), m.sum(1), ts])
 
     @staticmethod
@@ -176,9 +176,9 @@ class _SoftmaxIndexStats(torch.autograd.Function):
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None, None]:
-        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]
+        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
         c = p.shape[1]
-        g, ctx.onehot = ctx.onehot, None  # type: ignore[attr-defined]
+        g, ctx.onehot = ctx.onehot, None  # type: ignore[attr-defined]  # set in forward
         if g is None:  # a second backward through the same graph
             g = _one_hot(t, c, p.dtype)
             if w is not None:
@@ -218,7 +218,7 @@ class _SigmoidStats(torch.autograd.Function):
         p = torch.sigmoid(x)
         pf, tf = p.reshape(-1), t.reshape(-1)
         if w is None:
-            ctx.save_for_backward(p, t, None)
+            ctx.save_for_backward(p, t, None)  # type: ignore[arg-type]  # None: torch saves nothing
             return torch.stack([torch.dot(pf, tf), pf.sum(), tf.sum()]).view(3, 1)
         w = w.expand_as(p)
         tw = t * w
@@ -231,7 +231,8 @@ class _SigmoidStats(torch.autograd.Function):
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None, None]:
-        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]  # t is t w with a mask
+        # t is t w with a mask
+        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
         u = torch.mul(t, grad[0, 0])  # dL/dTP t (w)
         if w is None:
             u.add_(grad[1, 0])  # + dL/dP
@@ -247,13 +248,14 @@ def _statistics(prep: _Prepared, per_image: bool, squared: bool = False) -> torc
     are the sums of p^2 and t^2 (the V-Net denominator); never fused."""
     p, t, valid = prep.p, prep.t, prep.valid
     if prep.fused:  # only ever set without per_image, ignore_index, probabilities
-        if prep.index:
-            stats: torch.Tensor = _SoftmaxIndexStats.apply(prep.x, t, valid)  # type: ignore[no-untyped-call]
+        if prep.indices:
+            stats: torch.Tensor = _SoftmaxIndexStats.apply(prep.x, t, valid)  # type: ignore[no-untyped-call]  # untyped in torch
             if valid is None:  # with a mask, _prepare checked the labels in full
                 _check_counts(prep.name, t, stats[2], p.shape[1])
             return stats
-        return _SigmoidStats.apply(prep.x, t, valid)  # type: ignore[no-untyped-call, no-any-return]
-    if prep.index:
+        out: torch.Tensor = _SigmoidStats.apply(prep.x, t, valid)  # type: ignore[no-untyped-call]  # untyped in torch
+        return out
+    if prep.indices:
         # TP by gather at the label, then scatter-add into C bins: no (N, C, S) one-hot.
         n, c = p.shape[:2]
         pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
@@ -292,11 +294,15 @@ def _sync(stats: torch.Tensor, dist_sync: bool, per_image: bool) -> torch.Tensor
         # The functional collective has an autograd formula (backward: all-reduce of the
         # gradient) and works under torch.compile; torch.distributed.nn.functional.all_reduce,
         # the older differentiable collective, is deprecated since torch 2.10.
-        out = fc.all_reduce(stats, "sum", dist.group.WORLD)
-        return fc.wait_tensor(out) if isinstance(out, fc.AsyncCollectiveTensor) else out
+        group = dist.group.WORLD
+        assert group is not None  # the default group exists once initialised
+        out = fc.all_reduce(stats, "sum", group)
+        if isinstance(out, fc.AsyncCollectiveTensor):
+            out = fc.wait_tensor(out)  # type: ignore[no-untyped-call]  # untyped in torch
+        return cast(torch.Tensor, out)
     from torch.distributed.nn.functional import all_reduce  # pragma: no cover - old torch
 
-    return all_reduce(stats)  # pragma: no cover
+    return cast(torch.Tensor, all_reduce(stats))  # type: ignore[no-untyped-call]  # pragma: no cover; untyped in torch
 
 
 def _score(num: torch.Tensor, den: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:

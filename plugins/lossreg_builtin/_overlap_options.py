@@ -117,7 +117,7 @@ class FocalTverskyParams(TverskyParams):
 
 
 class ComboParams(OverlapParams):
-    mode: Literal["binary", "multilabel"] = Field(  # type: ignore[assignment]
+    mode: Literal["binary", "multilabel"] = Field(
         "binary", description="`binary` or `multilabel` (the weighted BCE is per channel)"
     )
     alpha: float = Field(

@@ -114,7 +114,7 @@ def _lovasz_weights(
     return out.scatter_(0, order, w.reshape(-1)).view(shape)
 
 
-REDUCTION = Field(
+REDUCTION: Any = Field(
     "mean",
     description="with per_image: `mean` or `sum` over the samples, or `none` (N,); without "
     "per_image the loss is one scalar () for the whole batch and all three give it",

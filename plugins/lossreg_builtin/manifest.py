@@ -15,12 +15,20 @@ from typing import Any
 import lossreg
 
 __all__ = [
+    "boundary",
+    "ce_variants",
     "classification",
+    "dense_detection",
     "detection",
+    "distillation",
+    "image",
     "imbalance",
     "lovasz",
+    "multilabel",
     "regression",
+    "robust",
     "segmentation",
+    "skeleton",
     "torch_nn",
 ]
 
@@ -34,7 +42,7 @@ class regression:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("regression"), ("regression",)
         masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         real2 = {"input": "real", "target": "real"}
@@ -64,7 +72,7 @@ class classification:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("classification"), ("classification",)
         masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         binary = {"input": "logits", "target": "binary_target"}
@@ -100,7 +108,7 @@ class torch_nn:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r = _refs("torch_nn")
         cls, reg, metric = ("classification",), ("regression",), ("metric_learning",)
         sign2 = {"input": "real", "target": "sign"}
@@ -141,7 +149,7 @@ class segmentation:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("segmentation"), ("segmentation",)
         masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         by_mode = {"input": "logits", "target": "mode_target"}
@@ -190,7 +198,7 @@ class lovasz:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("lovasz"), ("segmentation",)
         register(
             "lovasz_hinge", r("lovasz_hinge"), params=r("LovaszHingeParams"), tags=tags,
@@ -203,11 +211,11 @@ class lovasz:
 
 
 class detection:
-    """box_iou, giou, diou, ciou (:mod:`lossreg_builtin.detection`)."""
+    """box_iou, giou, diou, ciou, eiou (:mod:`lossreg_builtin.detection`)."""
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("detection"), ("detection",)
         box, boxes = r("BoxParams"), {"input": "boxes", "target": "boxes"}
         register("box_iou", r("box_iou"), params=box, tags=tags, inputs=boxes)
@@ -217,3 +225,142 @@ class detection:
         )  # fmt: skip
         register("diou", r("diou"), params=box, tags=tags, inputs=boxes)
         register("ciou", r("ciou"), params=box, tags=tags, inputs=boxes)
+        register("eiou", r("eiou"), params=box, tags=tags, inputs=boxes)
+
+
+class robust:
+    """charbonnier, cauchy, geman_mcclure, welsch, log_cosh, wing
+    (:mod:`lossreg_builtin.robust`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("robust"), ("regression",)
+        real2 = {"input": "real", "target": "real"}
+        for name in ("charbonnier", "cauchy", "geman_mcclure", "welsch"):
+            register(name, r(name), params=r("ScaledParams"), tags=tags, inputs=real2)
+        register("log_cosh", r("log_cosh"), params=r("ResidualParams"), tags=tags, inputs=real2)
+        register("wing", r("wing"), params=r("WingParams"), tags=tags, inputs=real2)
+
+
+class ce_variants:
+    """topk_ce, poly (:mod:`lossreg_builtin.ce_variants`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("ce_variants"), ("classification",)
+        indices = {"input": "logits", "target": "class_indices"}
+        register(
+            "topk_ce", r("topk_ce"), params=r("TopKParams"), aliases=("ohem_ce",), tags=tags,
+            inputs=indices,
+        )  # fmt: skip
+        register(
+            "poly", r("poly"), params=r("PolyParams"), aliases=("poly1",), tags=tags,
+            inputs=indices,
+        )  # fmt: skip
+
+
+class multilabel:
+    """asymmetric (:mod:`lossreg_builtin.multilabel`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        register(
+            "asymmetric", _refs("multilabel")("asymmetric"),
+            params=_refs("multilabel")("AsymmetricParams"), aliases=("asl",),
+            tags=("classification", "multilabel"),
+            inputs={"input": "logits", "target": "binary_target"},
+        )  # fmt: skip
+
+
+class distillation:
+    """kd_kl (:mod:`lossreg_builtin.distillation`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r = _refs("distillation")
+        register(
+            "kd_kl", r("kd_kl"), params=r("KDParams"), aliases=("distillation_kl",),
+            tags=("classification", "distillation"),
+            inputs={"input": "logits", "target": "logits"},
+        )  # fmt: skip
+
+
+class dense_detection:
+    """varifocal, quality_focal, distribution_focal (:mod:`lossreg_builtin.dense_detection`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("dense_detection"), ("detection",)
+        soft = {"input": "logits", "target": "binary_target"}
+        register("varifocal", r("varifocal"), params=r("VarifocalParams"), tags=tags, inputs=soft)
+        register(
+            "quality_focal", r("quality_focal"), params=r("QualityFocalParams"), tags=tags,
+            inputs=soft,
+        )  # fmt: skip
+        register(
+            "distribution_focal", r("distribution_focal"), params=r("DistributionFocalParams"),
+            tags=tags, inputs={"input": "logits", "target": "real"},
+        )  # fmt: skip
+
+
+class boundary:
+    """boundary, hausdorff_dt, hausdorff_er (:mod:`lossreg_builtin.boundary`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("boundary"), ("segmentation",)
+        seg = {"input": "logits", "target": "mode_target"}
+        register(
+            "boundary", r("boundary"), params=r("BoundaryParams"), tags=tags,
+            inputs={"input": "logits", "target": "distance_map"},
+        )  # fmt: skip
+        register(
+            "hausdorff_dt", r("hausdorff_dt"), params=r("HausdorffDTParams"),
+            aliases=("hausdorff",), tags=tags, inputs=seg,
+        )  # fmt: skip
+        register(
+            "hausdorff_er", r("hausdorff_er"), params=r("HausdorffERParams"), tags=tags,
+            inputs=seg,
+        )  # fmt: skip
+
+
+class skeleton:
+    """cldice and the dice_cldice composite (:mod:`lossreg_builtin.skeleton`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("skeleton"), ("segmentation",)
+        register(
+            "cldice", r("cldice"), params=r("ClDiceParams"), tags=tags,
+            inputs={"input": "logits", "target": "mode_target"},
+        )  # fmt: skip
+        register(
+            "dice_cldice",
+            "0.5*dice + 0.5*cldice",
+            tags=tags,
+            summary="half dice, half clDice (binary, on logits), on one (N, 1, *spatial) logit map",
+        )
+
+
+class image:
+    """ssim, total_variation (:mod:`lossreg_builtin.image`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register):  # type: ignore[no-untyped-def]
+        r, tags = _refs("image"), ("image",)
+        register(
+            "ssim", r("ssim"), params=r("SSIMParams"), tags=tags,
+            inputs={"input": "real", "target": "real"},
+        )  # fmt: skip
+        register(
+            "total_variation", r("total_variation"), params=r("TVParams"), aliases=("tv",),
+            tags=tags, inputs={"input": "real"},
+        )  # fmt: skip

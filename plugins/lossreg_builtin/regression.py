@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +15,7 @@ from lossreg import Params, Reduction, check_dims, check_same_shape
 from ._common import options, reduce, upcast
 from ._mask import check_mask, masked_reduce
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
 
 
 class RegressionParams(Params):

@@ -79,6 +79,20 @@ def tv_ciou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
     return reduce(diou_loss + alpha * v, reduction, empty_mean="zero")
 
 
+def eiou_loss(boxes1, boxes2, eps=1e-7, reduction="mean"):
+    # Zhang et al. 2022, eq. 11, with DIoU's eps placement: the DIoU loss plus the width and
+    # height gaps over the enclosing box's squared width and height
+    diou_loss, _ = _tv_diou_iou(boxes1, boxes2, eps)
+    x1, y1, x2, y2 = boxes1.unbind(dim=-1)
+    x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
+    cw = torch.max(x2, x2g) - torch.min(x1, x1g)
+    ch = torch.max(y2, y2g) - torch.min(y1, y1g)
+    rho_w2 = ((x2 - x1) - (x2g - x1g)) ** 2
+    rho_h2 = ((y2 - y1) - (y2g - y1g)) ** 2
+    loss = diou_loss + rho_w2 / (cw**2 + eps) + rho_h2 / (ch**2 + eps)
+    return reduce(loss, reduction, empty_mean="zero")
+
+
 def random_boxes(gen, *shape, dtype=torch.float64):
     xy = torch.randn(*shape, 2, generator=gen, dtype=torch.float64)
     wh = torch.rand(*shape, 2, generator=gen, dtype=torch.float64) * 2 + 0.1
@@ -110,4 +124,5 @@ CASES = {
     # deliberately not the numerical derivative; tests/test_detection.py compares it with the
     # reference's autograd gradient instead.
     "ciou": _case(tv_ciou_loss, gradcheck=False),
+    "eiou": _case(eiou_loss),
 }

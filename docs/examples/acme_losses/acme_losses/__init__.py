@@ -30,7 +30,7 @@ def charbonnier(
     >>> charbonnier(torch.tensor([3.0, -4.0]), torch.zeros(2), eps=0.0001)
     tensor(3.5000)
     """
-    lossreg.check_same_shape("charbonnier", input, target)
+    lossreg.check_same_shape("acme_charbonnier", input, target)
     x = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
     d = x - target.to(x.dtype)
     # eps > 0 keeps sqrt away from 0, so the gradient d / sqrt(d^2 + eps^2) is finite at d = 0.
@@ -45,9 +45,8 @@ def charbonnier(
 @lossreg.hookimpl
 def register_losses(register):  # type: ignore[no-untyped-def]
     register(
-        "charbonnier",
+        "acme_charbonnier",
         charbonnier,
         params=CharbonnierParams,
-        aliases=("acme_charbonnier",),
         tags=("regression", "acme"),
     )

@@ -23,16 +23,20 @@ def reference(input, target, *, eps=1e-3, reduction="mean"):
 
 def test_found_through_the_entry_point():
     info = lossreg.describe("acme_charbonnier")
-    assert (info.name, info.provider, info.distribution) == ("charbonnier", "acme", "acme-losses")
+    assert (info.name, info.provider, info.distribution) == (
+        "acme_charbonnier",
+        "acme",
+        "acme-losses",
+    )
 
 
 def test_conformance():
-    check_loss("charbonnier", Case(inputs, params={"eps": 0.1}, reference=reference))
+    check_loss("acme_charbonnier", Case(inputs, params={"eps": 0.1}, reference=reference))
 
 
 def test_value_by_hand():
     # sqrt(3^2 + 4^2) = 5 for d = (3, 4) with eps = 4 ... and eps = 0 is refused
-    value = lossreg.build("charbonnier", eps=4.0)(torch.tensor([3.0]), torch.zeros(1))
+    value = lossreg.build("acme_charbonnier", eps=4.0)(torch.tensor([3.0]), torch.zeros(1))
     assert math.isclose(float(value), 5.0, rel_tol=1e-7)
     with pytest.raises(lossreg.ConfigError, match="eps"):
-        lossreg.build("charbonnier", eps=0.0)
+        lossreg.build("acme_charbonnier", eps=0.0)
