@@ -9,6 +9,7 @@ import torch
 from pydantic import Field, model_validator
 
 from lossreg import (
+    LossregError,
     Reduction,
     TensorList,
     check_dims,
@@ -159,11 +160,14 @@ def focal(
 
 def _kept(t: torch.Tensor, ignore_index: int) -> torch.Tensor | None:
     """Where a binary/multilabel target is not ``ignore_index``; None when no element is (one
-    min/max pass: the default -100 lies outside a [0, 1] target)."""
+    min/max pass: the default -100 lies outside a [0, 1] target, which that pass checks)."""
     if t.numel() == 0:
         return None
-    lo, hi = torch.aminmax(t.detach())
-    if not float(lo) <= ignore_index <= float(hi):
+    lo, hi = (float(v) for v in torch.aminmax(t.detach()))
+    if not lo <= ignore_index <= hi:
+        if not (lo >= 0.0 and hi <= 1.0):  # NaN fails too
+            bad = lo if not lo >= 0.0 else hi
+            raise LossregError(f"focal: target values must lie in [0.0, 1.0], found {bad}")
         return None
     keep = t != ignore_index
     return None if bool(keep.all()) else keep
