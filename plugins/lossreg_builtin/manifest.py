@@ -180,7 +180,7 @@ class imbalance:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("imbalance"), ("segmentation", "masked")
         by_mode = {"input": "logits", "target": "mode_target"}
         register(
