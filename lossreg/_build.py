@@ -11,7 +11,7 @@ import pydantic
 from pydantic import BaseModel
 from torch import nn
 
-from ._composite import CompositeLoss, parse_cached
+from ._build_composite import build_composite, deep_supervised
 from ._expr import names, parse
 from ._loss import Loss, as_tensor_param, promote_buffers
 from ._params import Params, tensor_fields, validate_params
@@ -162,7 +162,7 @@ def build(spec: Any, /, *, compile: bool = False, **overrides: Any) -> nn.Module
     >>> lossreg.build({"expr": "0.5*l1 + mse"})
     CompositeLoss(
       expr='0.5*l1 + mse'
-      (terms): ModuleDict(
+      (terms): TermDict(
         (l1): Loss(l1, reduction='mean')
         (mse): Loss(mse, reduction='mean')
       )
@@ -216,7 +216,14 @@ def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
         if "name" in spec:
             name = spec.pop("name")
             spec.pop("inputs", None)
-            return build_named(name, {**spec, **overrides}, "")
+            deep = spec.pop("deep_supervision", None)
+            module = build_named(name, {**spec, **overrides}, "")
+            if deep is None:
+                return module
+            module, problems = deep_supervised(module, deep, "")
+            if problems:
+                raise ConfigError(problems)
+            return module
         raise ConfigError(
             [
                 ConfigProblem(
@@ -283,83 +290,6 @@ def _instantiate(
     if rec.kind == "preset":
         return build_named(rec.spec["name"], values, path)
     return build_composite(rec.spec, path)
-
-
-def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
-    """Build a :class:`CompositeLoss` from ``{"expr": ..., "terms": {...}}``."""
-    prefix = f"{path}." if path else ""
-    unknown = set(spec) - {"expr", "terms"}
-    problems = [
-        ConfigProblem(
-            f"{prefix}{k}", "unknown key in a composite; expected `expr` and `terms`", value=spec[k]
-        )
-        for k in sorted(unknown, key=str)
-    ]
-    expr = spec["expr"]
-    if not isinstance(expr, str):
-        raise ConfigError([ConfigProblem(f"{prefix}expr", "must be a string", value=expr)])
-    tree_names = names(parse_cached(expr))
-    terms_spec = spec.get("terms") or {}
-    if not isinstance(terms_spec, Mapping):
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    f"{prefix}terms",
-                    "must be a mapping of term name to loss spec",
-                    value=terms_spec,
-                )
-            ]
-        )
-    for key in terms_spec:
-        if key not in tree_names:
-            problems.append(
-                ConfigProblem(
-                    f"{prefix}terms.{key}", f"term is defined but `expr` ({expr!r}) never uses it"
-                )
-            )
-    modules: dict[str, nn.Module] = {}
-    routes: dict[str, dict[str, str] | None] = {}
-    arg_names: dict[str, tuple[str, ...]] = {}
-    configs: dict[str, Any] = {}
-    for key in tree_names:
-        term_path = f"{prefix}terms.{key}"
-        term = terms_spec.get(key, {"name": key})
-        if isinstance(term, str):
-            term = {"name": term}
-        if not isinstance(term, Mapping):
-            problems.append(ConfigProblem(term_path, "must be a mapping with `name`", value=term))
-            continue
-        term = dict(term)
-        route = term.pop("inputs", None)
-        name = term.pop("name", key if key not in terms_spec else None)
-        if name is None:
-            problems.append(ConfigProblem(f"{term_path}.name", "every term needs `name`"))
-            continue
-        try:
-            module, found = _try_named(name, term, term_path)
-        except LossregError as exc:  # unknown name: keep collecting, report all at once
-            where = f"{term_path}.name" if key in terms_spec else f"{prefix}expr"
-            problems.append(ConfigProblem(where, str(exc)))
-            continue
-        problems += found
-        if module is None:
-            continue
-        rec = registry.lookup(name)
-        base = registry.base(rec)
-        arg_names[key] = base.inputs
-        # the optional call-time mask routes too, to a loss that takes one (tagged `masked`)
-        optional = ("mask",) if "masked" in (*rec.tags, *base.tags) else ()
-        route_problems = _check_route(
-            route, arg_names[key], f"{term_path}.inputs", rec.name, optional
-        )
-        problems += route_problems
-        modules[key], routes[key] = module, route
-        configs[key] = {**getattr(module, _CONFIG_ATTR), **({"inputs": route} if route else {})}
-    if problems:
-        raise ConfigError(problems)
-    composite = CompositeLoss(expr, modules, routes, arg_names)
-    setattr(composite, _CONFIG_ATTR, {"expr": expr, "terms": configs})
-    return composite
 
 
 def _check_route(

@@ -59,7 +59,7 @@ def edt(mask: torch.Tensor, spatial_dims: int | None = None) -> torch.Tensor:
         full = flat.reshape(flat.shape[0], -1).all(1)
         feature = ~flat
         feature[full] = True  # searched as "all zero" (no shift runs), then given scipy's value
-        out = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
+        out: torch.Tensor = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
         if bool(full.any()):  # scipy's convention where nothing is zero: distance to (-1, 0, ...)
             corner = torch.zeros(spatial, device=mask.device, dtype=dtype)
             for k, n in enumerate(spatial):
@@ -163,7 +163,7 @@ def _bound(spatial: tuple[int, ...]) -> int:
     return math.isqrt(sum(n * n for n in spatial)) + 2
 
 
-@torch.compiler.disable  # data-dependent loops: run eagerly inside compiled losses
+@torch.compiler.disable  # type: ignore[untyped-decorator]  # data-dependent loops: run eagerly inside compiled losses
 def _squared_edt(feature: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Squared distance of every element to the nearest True element of ``feature``
     ``(B, *spatial)`` over the spatial dims; every slice must hold a True element."""

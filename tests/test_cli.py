@@ -221,7 +221,7 @@ def write(tmp_path: Path, text: str) -> str:
             "loss: {name: huber, dleta: 2}\n",
             "dleta: [huber] unknown parameter 'dleta'; did you mean 'delta'?",
         ),
-        ("loss: {name: dise}\n", "unknown loss 'dise'; did you mean 'dice'?"),
+        ("loss: {name: dise}\n", "unknown loss 'dise'; did you mean 'dice'"),
         ("loss: {expr: '0.5*l1 + mse('}\n", "at column 13"),
         ("loss: {expr: '${w.x}*l1'}\n", "cannot resolve interpolation"),
         ("loss: {name: focal, gamma: -1}\n", "gamma: [focal]"),

@@ -214,12 +214,16 @@ def _tree(module: Any, label: str) -> Any:
 def _add(tree: Any, module: Any, config: dict[str, Any], label: str = "") -> None:
     import lossreg
 
+    from .plot import objective_lines
+
     if "expr" in config:
         node = tree.add(f"{label}composite [cyan]{escape(config['expr'])}[/cyan]")
         for key, term in module.terms.items():
             route = config["terms"].get(key, {}).get("inputs")
             routed = f" [dim]inputs {escape(str(route))}[/dim]" if route else ""
             _add(node, term, lossreg.to_config(term), f"{escape(key)}{routed}: ")
+        for line in objective_lines(module):  # weights, schedules, balance, deep supervision
+            node.add(escape(line))
         return
     params = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in ("name", "inputs"))
     tree.add(f"{label}[bold]{escape(config['name'])}[/bold]({escape(params)})")
@@ -287,17 +291,27 @@ def schema(
 # -- plot, demo, new-plugin ------------------------------------------------------------------
 @app.command()
 def plot(
-    names: Annotated[list[str], typer.Argument(help="Loss names or aliases.")],
+    names: Annotated[list[str] | None, typer.Argument(help="Loss names or aliases.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
         "losses.png"
     ),
+    schedule: Annotated[
+        Path | None, typer.Option(help="Draw each weight of this config over steps instead.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps to draw (--schedule).")] = None,
 ) -> None:
-    """Loss value against prediction for the named losses, as a PNG.
+    """Loss value against prediction for the named losses, as a PNG; or, with --schedule
+    CONFIG, each named weight of a composite over training steps.
 
     `focal` alone reproduces Figure 1 of Lin et al. 2017 (loss against p_t for several gamma).
     """
-    from .plot import plot_losses
+    from .plot import plot_losses, plot_schedule
 
+    if schedule is not None:
+        out.print(f"wrote {plot_schedule(schedule, output, steps)}")
+        return
+    if not names:
+        raise CliError("name at least one loss, or pass --schedule CONFIG", "lossreg plot focal")
     out.print(f"wrote {plot_losses(names, output)}")
 
 
@@ -311,12 +325,16 @@ def demo(
         "demo_losses.png"
     ),
     seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Train as N local torch.distributed processes (gloo).")
+    ] = 1,
 ) -> None:
-    """Train a small segmentation net on synthetic imbalanced blobs with the demo objective
-    and with bce alone; report validation dice and IoU of both and plot the loss curves."""
+    """Train a small segmentation net on synthetic imbalanced blobs with the demo objective,
+    with bce alone, and with a scheduled, deep-supervised objective; report validation dice
+    and IoU of each and plot the loss curves."""
     from .demo import run_demo
 
-    run_demo(config=config, steps=steps, output=output, seed=seed, console=out)
+    run_demo(config=config, steps=steps, output=output, seed=seed, console=out, nproc=nproc)
 
 
 @app.command("new-plugin")

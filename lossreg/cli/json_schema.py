@@ -30,6 +30,9 @@ _INTERPOLATION = {
 }
 
 
+_DEEP_SUPERVISION = "apply to a list of outputs: {weights: same|exp|[...], normalize: true}"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +57,10 @@ def _spec_models() -> list[type[BaseModel]]:
                     description="route tensors in a composite: loss argument -> tensor name "
                     f"(arguments: {', '.join(info.inputs)})",
                 ),
+            ),
+            "deep_supervision": (
+                dict[str, Any] | None,
+                Field(None, description=_DEEP_SUPERVISION),
             ),
         }
         model = pydantic.create_model(
@@ -87,6 +94,15 @@ def loss_spec_schema() -> dict[str, Any]:
             default_factory=dict,
             description="term key -> loss spec (or a registered name)",
         )
+        weights: dict[str, Union[float, dict[str, Any]]] | None = Field(  # noqa: UP007
+            None,
+            description="weight name -> number or schedule ({schedule: linear|cosine|piecewise|"
+            "multistep|exponential, ...}); see docs/objectives.md",
+        )
+        balance: dict[str, Any] | None = Field(
+            None, description="learned weighting: {method: uncertainty, terms: [...], init: 0}"
+        )
+        deep_supervision: dict[str, Any] | None = Field(None, description=_DEEP_SUPERVISION)
 
     spec: Any = Union[str, single, Composite]  # noqa: UP007
     schema = TypeAdapter(spec).json_schema(mode="validation")

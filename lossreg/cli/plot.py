@@ -22,7 +22,15 @@ import torch
 from .._build import build, describe, to_config
 from ..errors import LossregError
 
-__all__ = ["FOCAL_GAMMAS", "curve", "focal_curves", "plot_losses"]
+__all__ = [
+    "FOCAL_GAMMAS",
+    "curve",
+    "focal_curves",
+    "objective_lines",
+    "plot_losses",
+    "plot_schedule",
+    "schedule_curves",
+]
 
 FOCAL_GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
 _POINTS = 199
@@ -162,3 +170,68 @@ def _draw_focal(ax: Any) -> None:
     ax.set_ylabel("loss")
     ax.set_title("focal loss, FL(p_t) = -(1 - p_t)^γ log(p_t)\n(Lin et al. 2017, Figure 1)")
     ax.legend(loc="upper right")
+
+
+# -- weights over training steps -----------------------------------------------------------
+def schedule_curves(module: torch.nn.Module, steps: int | None = None) -> dict[str, list[float]]:
+    """Each named weight of the composites in ``module`` at steps ``0..steps`` (default: a
+    quarter past the last change of any schedule), computed by the objective itself."""
+    from .._composite import iter_composites
+
+    composites = list(iter_composites(module))
+    if not any(c.schedules for c in composites):
+        raise LossregError("plot --schedule: the config has no `weights:` block to draw")
+    if steps is None:
+        horizon = max(s.horizon() for c in composites for s in c.schedules.values())
+        steps = max(10, horizon + horizon // 4)
+    curves: dict[str, list[float]] = {}
+    for c in composites:
+        saved = c.step_number
+        for t in range(steps + 1):
+            c.set_step(t)
+            for name, value in c.current_weights().items():
+                if name in c.schedules:
+                    curves.setdefault(name, []).append(value)
+        c.set_step(saved)
+    return curves
+
+
+def plot_schedule(config: str | Path, output: str | Path, steps: int | None = None) -> Path:
+    """Draw every named weight of the composite in ``config`` over steps to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .config_file import load_spec
+
+    module = build(load_spec(Path(config)))
+    curves = schedule_curves(module, steps)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in curves.items():
+        ax.plot(range(len(values)), values, label=name, linewidth=2)
+    ax.set_xlabel("step (the objective's counter: objective.step() calls)")
+    ax.set_ylabel("weight")
+    ax.set_title(f"weights of {Path(config).name}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    output = png_path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=120)
+    plt.close(fig)
+    return output
+
+
+def objective_lines(module: torch.nn.Module) -> list[str]:
+    """Lines for ``lossreg check``: each weight's schedule, the balance and deep supervision."""
+    lines = [
+        f"weight {name}: {s.describe()}" for name, s in getattr(module, "schedules", {}).items()
+    ]
+    balance = getattr(module, "balance", None)
+    if balance:
+        lines.append(f"balance: {balance['method']} on {', '.join(balance['terms'])}")
+    deep = getattr(module, "deep_supervision", None)
+    if deep is not None:
+        lines.append(f"deep supervision: weights {deep['weights']}, normalize {deep['normalize']}")
+    return lines

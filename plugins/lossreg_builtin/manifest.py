@@ -234,7 +234,7 @@ class robust:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("robust"), ("regression",)
         real2 = {"input": "real", "target": "real"}
         for name in ("charbonnier", "cauchy", "geman_mcclure", "welsch"):
@@ -248,7 +248,7 @@ class ce_variants:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("ce_variants"), ("classification",)
         indices = {"input": "logits", "target": "class_indices"}
         register(
@@ -266,7 +266,7 @@ class multilabel:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         register(
             "asymmetric", _refs("multilabel")("asymmetric"),
             params=_refs("multilabel")("AsymmetricParams"), aliases=("asl",),
@@ -280,7 +280,7 @@ class distillation:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r = _refs("distillation")
         register(
             "kd_kl", r("kd_kl"), params=r("KDParams"), aliases=("distillation_kl",),
@@ -294,7 +294,7 @@ class dense_detection:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("dense_detection"), ("detection",)
         soft = {"input": "logits", "target": "binary_target"}
         register("varifocal", r("varifocal"), params=r("VarifocalParams"), tags=tags, inputs=soft)
@@ -313,7 +313,7 @@ class boundary:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("boundary"), ("segmentation",)
         seg = {"input": "logits", "target": "mode_target"}
         register(
@@ -335,7 +335,7 @@ class skeleton:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("skeleton"), ("segmentation",)
         register(
             "cldice", r("cldice"), params=r("ClDiceParams"), tags=tags,
@@ -354,7 +354,7 @@ class image:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("image"), ("image",)
         register(
             "ssim", r("ssim"), params=r("SSIMParams"), tags=tags,
