@@ -287,7 +287,9 @@ def _instantiate(
     return build_composite(rec.spec, path)
 
 
-def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> list[ConfigProblem]:
+def _check_route(
+    route: Any, args: tuple[str, ...], path: str, loss: str, optional: tuple[str, ...] = ()
+) -> list[ConfigProblem]:
     if route is None:
         return []
     if not isinstance(route, Mapping) or not all(
@@ -309,7 +311,7 @@ def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> lis
             v,
         )
         for k, v in route.items()
-        if k not in args
+        if k not in args and k not in optional
     ]
 
 

@@ -108,8 +108,13 @@ def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
                 )
             )
             continue
-        arg_names[key] = registry.base(rec).inputs
-        route_problems = _b._check_route(route, arg_names[key], f"{term_path}.inputs", rec.name)
+        base = registry.base(rec)
+        arg_names[key] = base.inputs
+        # the optional call-time mask routes too, to a loss that takes one (tagged `masked`)
+        optional = ("mask",) if "masked" in (*rec.tags, *base.tags) else ()
+        route_problems = _b._check_route(
+            route, arg_names[key], f"{term_path}.inputs", rec.name, optional
+        )
         problems += route_problems
         if term_ds is not None:
             module, found = deep_supervised(module, term_ds, term_path)

@@ -85,9 +85,12 @@ class CompositeLoss(nn.Module):
         self.routes = {k: dict(v) if v else None for k, v in routes.items()}
         self.arg_names = dict(arg_names)
         # keyword binding of each term, fixed here: arguments a route leaves out take the
-        # keyword tensor of their own name
+        # keyword tensor of their own name; an optional one (a mask) binds only when routed
         self._bindings = {
-            k: {arg: (self.routes.get(k) or {}).get(arg, arg) for arg in self.arg_names[k]}
+            k: {
+                **{arg: arg for arg in self.arg_names[k]},
+                **(self.routes.get(k) or {}),
+            }
             for k in self.terms
         }
         self.schedules = dict(weights or {})

@@ -3,11 +3,14 @@ module factories."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
+
+from .errors import LossregError
 
 __all__ = ["Loss", "as_tensor_param", "promote_buffers"]
 
@@ -47,8 +50,16 @@ class Loss(nn.Module):
         self._tensor_params = tuple(sorted(tensor_params))
         for key in self._tensor_params:
             self.register_buffer(key, as_tensor_param(params[key]))
+        # the optional call-time `mask` (OBJECTIVES.md): passed through to a function that
+        # names it; refused with a clear error by one that does not
+        self._takes_mask = "mask" in inspect.signature(fn).parameters
 
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        if "mask" in kwargs and not self._takes_mask:
+            raise LossregError(
+                f"{self.loss_name}: takes no mask; the losses that take one are tagged "
+                "`masked` (describe(name).tags)"
+            )
         for key in self._tensor_params:
             kwargs[key] = getattr(self, key)
         return self.fn(*args, **kwargs, **self.params)

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from lossreg_builtin.imbalance import generalized_dice, mcc
 from lossreg_builtin.segmentation import combo, dice, tversky
 from torch import nn
 
@@ -46,6 +47,16 @@ def _losses(out, labels, mask, dist_sync):
         "dice": dice(out, labels, mode="multiclass", ignore_index=IGNORE, **kw),
         "tversky": tversky(out, labels, mode="multiclass", ignore_index=IGNORE, **kw),
         "combo": combo(out[:, :1], mask, **kw),
+        # generalized dice: the class weights come from the synced volumes
+        "generalized_dice": generalized_dice(
+            out, labels, mode="multiclass", ignore_index=IGNORE, **kw
+        ),
+        "mcc": mcc(out, labels, mode="multiclass", ignore_index=IGNORE, **kw),
+        # masks compose with dist_sync: a masked pixel counts nowhere on any rank
+        "dice_masked": dice(
+            out, labels, mode="multiclass", ignore_index=IGNORE, mask=mask[:, 0], **kw
+        ),
+        "mcc_masked": mcc(out[:, :1], mask, mask=mask[:, 0] * 0.5 + 0.5, **kw),
     }
 
 
