@@ -11,17 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._checks import (
-    check_class_indices,
-    check_dims,
-    check_floating,
-    check_range,
-    check_same_device,
-    check_same_shape,
-    check_shape,
-)
+from . import _checks
+from ._checks import *  # noqa: F403 - the input checks plugins call, listed in _checks.__all__
 from ._lazy import lazy
 from ._plugins import LossregPluginWarning
+from ._reduce import reduce
 from ._registry import LossInfo, available
 from .errors import (
     ConfigError,
@@ -29,6 +23,7 @@ from .errors import (
     ExpressionError,
     LossregError,
     PluginError,
+    ShapeError,
     UnknownLossError,
 )
 from .hookimpl import hookimpl
@@ -37,7 +32,7 @@ if TYPE_CHECKING:
     from ._build import build, describe, register, to_config
     from ._composite import CompositeLoss
     from ._loss import Loss
-    from ._params import Params, Reduction, TensorList, Weights
+    from ._params import Params, Reduction, TensorList, Weights, reduction_field
     from .distance import signed_distance
 
 __version__ = "0.1.0"
@@ -55,6 +50,7 @@ _LAZY = {
     "Reduction": "._params",
     "TensorList": "._params",
     "Weights": "._params",
+    "reduction_field": "._params",
     "signed_distance": ".distance",
 }
 
@@ -84,23 +80,20 @@ __all__ = [
     "Params",
     "PluginError",
     "Reduction",
+    "ShapeError",
     "TensorList",
     "UnknownLossError",
     "Weights",
     "__version__",
     "available",
     "build",
-    "check_class_indices",
-    "check_dims",
-    "check_floating",
-    "check_range",
-    "check_same_device",
-    "check_same_shape",
-    "check_shape",
     "describe",
     "hookimpl",
     "lazy",
+    "reduce",
+    "reduction_field",
     "register",
     "signed_distance",
     "to_config",
 ]
+__all__ += _checks.__all__

@@ -11,10 +11,10 @@ import pydantic
 from pydantic import BaseModel
 from torch import nn
 
-from ._composite import CompositeLoss, parse_cached
+from ._build_composite import build_composite, deep_supervised
 from ._expr import names, parse
 from ._loss import Loss, as_tensor_param, live_config, promote_buffers
-from ._params import Params, tensor_fields, validate_params
+from ._params import Params, class_name, tensor_fields, validate_params
 from ._registry import LossInfo, LossRecord, Provider, make_record, registry
 from .errors import ConfigError, ConfigProblem, LossregError
 
@@ -28,43 +28,53 @@ _CONFIG_ATTR = "_lossreg_config"
 def describe(name: str) -> LossInfo:
     """Everything registered about one loss (name or alias).
 
+    A preset's summary, doc, inputs and factory are resolved through its base; ``spec`` is a
+    preset's or a composite's definition.
+
     >>> import lossreg
     >>> info = lossreg.describe("CrossEntropyLoss")
     >>> info.name, info.provider
     ('cross_entropy', 'classification')
+    >>> preset = lossreg.describe("BCELoss")
+    >>> preset.kind, preset.spec, preset.input_kinds == lossreg.describe("bce").input_kinds
+    ('preset', {'name': 'bce', 'from_logits': False}, True)
     """
     rec = registry.lookup(name)
-    doc = ""
-    if rec.factory is not None:
-        doc = (rec.factory.__doc__ or "").strip()
+    chain = registry.chain(rec)
+    base = chain[-1]
     return LossInfo(
         name=rec.name,
         aliases=rec.aliases,
         provider=rec.provider.plugin,
-        summary=rec.summary,
+        summary=next((r.summary for r in chain if r.summary), ""),
         tags=rec.tags,
         params=params_model(rec),
-        differentiable=_differentiable(rec),
+        differentiable=all(r.differentiable for r in chain) and _differentiable(base),
         kind=rec.kind,
         distribution=rec.provider.distribution,
         version=rec.provider.version,
-        inputs=registry.base(rec).inputs,
-        doc=doc,
-        input_kinds=registry.base(rec).input_kinds,
+        inputs=base.inputs,
+        doc=next((d for d in map(_doc, chain) if d), ""),
+        input_kinds=base.input_kinds,
+        spec=copy.deepcopy(rec.spec),
+        factory=base.factory,
     )
 
 
+def _doc(rec: LossRecord) -> str:
+    return (rec.factory.__doc__ or "").strip() if rec.factory is not None else ""
+
+
 def _differentiable(rec: LossRecord) -> bool:
-    if rec.kind == "preset":
-        return rec.differentiable and _differentiable(registry.lookup(rec.spec["name"]))
-    if rec.kind == "composite":
-        tree_names = names(parse(rec.spec["expr"]))
-        terms = rec.spec.get("terms") or {}
-        return rec.differentiable and all(
-            _differentiable(registry.lookup((terms.get(n) or {}).get("name", n)))
-            for n in tree_names
-        )
-    return rec.differentiable
+    """Whether a base record (not a preset) has a gradient: a composite's every term."""
+    if rec.kind != "composite":
+        return rec.differentiable
+    terms = rec.spec.get("terms") or {}
+    refs = [terms.get(n, n) for n in names(parse(rec.spec["expr"]))]
+    return rec.differentiable and all(
+        describe(t if isinstance(t, str) else t.get("name", n)).differentiable
+        for n, t in zip(names(parse(rec.spec["expr"])), refs, strict=True)
+    )
 
 
 def params_model(rec: LossRecord) -> type[BaseModel]:
@@ -82,15 +92,13 @@ def params_model(rec: LossRecord) -> type[BaseModel]:
                 new = copy.copy(field)
                 new.default = getattr(inst, key)
                 fields[key] = (field.annotation, new)
-            rec.params = pydantic.create_model(_model_name(rec.name), __base__=base, **fields)
+            rec.params = pydantic.create_model(
+                class_name(rec.name, "Params"), __base__=base, **fields
+            )
         else:
-            rec.params = pydantic.create_model(_model_name(rec.name), __base__=Params)
+            rec.params = pydantic.create_model(class_name(rec.name, "Params"), __base__=Params)
     assert rec.params is not None
     return rec.params
-
-
-def _model_name(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[_\-]", name)) + "Params"
 
 
 # -- registering in-process ----------------------------------------------------------------
@@ -118,29 +126,7 @@ def register(
     >>> lossreg.build("doc_abs_error", scale=2.0)(torch.ones(3), torch.zeros(3))
     tensor(2.)
     """
-    if factory is None:
-
-        def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
-            register(
-                name,
-                f,
-                params=params,
-                aliases=aliases,
-                tags=tags,
-                summary=summary,
-                override=override,
-                differentiable=differentiable,
-                inputs=inputs,
-            )
-            return f
-
-        return decorator
-    registry.ensure_discovered()  # conflicts with plugins are reported here, not later
-    module = getattr(factory, "__module__", None) or "__main__"
-    rec = make_record(
-        name,
-        factory,
-        Provider(f"in-process:{module}"),
+    options: dict[str, Any] = dict(
         params=params,
         aliases=aliases,
         tags=tags,
@@ -148,6 +134,16 @@ def register(
         differentiable=differentiable,
         inputs=inputs,
     )
+    if factory is None:
+
+        def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+            register(name, f, override=override, **options)
+            return f
+
+        return decorator
+    registry.ensure_discovered()  # conflicts with plugins are reported here, not later
+    module = getattr(factory, "__module__", None) or "__main__"
+    rec = make_record(name, factory, Provider(f"in-process:{module}"), **options)
     registry.add_all([(rec, override)])
     return factory
 
@@ -162,16 +158,13 @@ def build(spec: Any, /, *, compile: bool = False, **overrides: Any) -> nn.Module
     >>> lossreg.build({"expr": "0.5*l1 + mse"})
     CompositeLoss(
       expr='0.5*l1 + mse'
-      (terms): ModuleDict(
+      (terms): TermDict(
         (l1): Loss(l1, reduction='mean')
         (mse): Loss(mse, reduction='mean')
       )
     )
     """
-    spec = _plain(spec)
-    if isinstance(spec, Mapping) and "loss" in spec and not ({"name", "expr"} & set(spec)):
-        spec = spec["loss"]
-    module = _build_top(spec, overrides)
+    module = _build_top(plain_spec(spec), overrides)
     if compile:
         import torch
 
@@ -179,66 +172,75 @@ def build(spec: Any, /, *, compile: bool = False, **overrides: Any) -> nn.Module
     return module
 
 
-def _plain(spec: Any) -> Any:
-    """Resolve OmegaConf interpolations and turn configs into plain Python containers."""
+def plain_spec(spec: Any) -> Any:
+    """A spec as plain Python containers: OmegaConf configs resolved, and the spec under a
+    top-level ``loss:`` key (beside other keys a config file keeps) taken out.
+
+    >>> plain_spec({"loss": {"name": "l1"}, "weights": {"a": 1}})
+    {'name': 'l1'}
+    """
     from omegaconf import DictConfig, ListConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     if isinstance(spec, (DictConfig, ListConfig)):
         try:
-            return OmegaConf.to_container(spec, resolve=True, throw_on_missing=True)
+            spec = OmegaConf.to_container(spec, resolve=True, throw_on_missing=True)
         except OmegaConfBaseException as exc:
-            key = getattr(exc, "full_key", None) or ""
-            msg = str(exc).splitlines()[0]
-            raise ConfigError([ConfigProblem(str(key), f"cannot resolve config: {msg}")]) from exc
+            key = str(getattr(exc, "full_key", None) or "")
+            why = " ".join(str(exc).split())
+            raise ConfigError.single(key, f"cannot resolve interpolation: {why}") from exc
+    if isinstance(spec, Mapping) and "loss" in spec and not ({"name", "expr"} & set(spec)):
+        return spec["loss"]
     return spec
 
 
 def _build_top(spec: Any, overrides: Mapping[str, Any]) -> nn.Module:
-    if isinstance(spec, str):
-        if spec in registry or _IDENT.match(spec):
-            return build_named(spec, dict(overrides), "")
+    if isinstance(spec, str) and (spec in registry or _IDENT.match(spec)):
+        return build_named(spec, dict(overrides), "")
+    if isinstance(spec, str) or (isinstance(spec, Mapping) and "expr" in spec):
         if overrides:
             raise ConfigError(
                 "keyword overrides apply to a single loss; set a composite's "
                 "parameters under `terms`"
             )
-        return build_composite({"expr": spec}, "")
+        return build_composite({"expr": spec} if isinstance(spec, str) else dict(spec), "")
     if isinstance(spec, Mapping):
         spec = dict(spec)
-        if "expr" in spec:
-            if overrides:
-                raise ConfigError(
-                    "keyword overrides apply to a single loss; set a composite's "
-                    "parameters under `terms`"
-                )
-            return build_composite(spec, "")
         if "name" in spec:
+            if spec.get("inputs") is not None:
+                return _routed_single(spec, overrides)
             name = spec.pop("name")
             spec.pop("inputs", None)
-            return build_named(name, {**spec, **overrides}, "")
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    "", "a loss spec needs `name` (one loss) or `expr` (a composite)", value=spec
-                )
-            ]
+            deep = spec.pop("deep_supervision", None)
+            module = build_named(name, {**spec, **overrides}, "")
+            if deep is None:
+                return module
+            module, problems = deep_supervised(module, deep, "")
+            if problems:
+                raise ConfigError(problems)
+            return module
+        raise ConfigError.single(
+            "", "a loss spec needs `name` (one loss) or `expr` (a composite)", value=spec
         )
     if isinstance(spec, nn.Module):
         raise ConfigError(
             "build takes a spec (name, expression or mapping), not a module; "
             "use lossreg.to_config(module) to get its spec"
         )
-    raise ConfigError(
-        [
-            ConfigProblem(
-                "",
-                "a loss spec must be a name, an expression or a mapping, "
-                f"got {type(spec).__name__}",
-                value=spec,
-            )
-        ]
+    raise ConfigError.single(
+        "",
+        f"a loss spec must be a name, an expression or a mapping, got {type(spec).__name__}",
+        value=spec,
     )
+
+
+def _routed_single(spec: dict[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
+    """``{name: l1, inputs: {input: logits}}``: one loss with routed tensors, built as a
+    composite of that one term, so the routing is applied (never silently dropped)."""
+    name = spec["name"]
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise ConfigError([ConfigProblem("name", "must be a registered loss name", value=name)])
+    return build_composite({"expr": name, "terms": {name: {**spec, **overrides}}}, "")
 
 
 def build_named(name: Any, params: Mapping[str, Any], path: str) -> nn.Module:
@@ -277,7 +279,7 @@ def _instantiate(
         except LossregError:
             raise
         except (TypeError, ValueError) as exc:  # a factory refusing its own params
-            raise ConfigError([ConfigProblem(path, str(exc), rec.name)]) from exc
+            raise ConfigError.single(path, str(exc), loss=rec.name) from exc
         if not isinstance(module, nn.Module):
             raise LossregError(
                 f"{rec.name}: its factory returned {type(module).__name__}, not an nn.Module"
@@ -289,79 +291,9 @@ def _instantiate(
     return build_composite(rec.spec, path)
 
 
-def build_composite(spec: Mapping[str, Any], path: str) -> CompositeLoss:
-    """Build a :class:`CompositeLoss` from ``{"expr": ..., "terms": {...}}``."""
-    prefix = f"{path}." if path else ""
-    unknown = set(spec) - {"expr", "terms"}
-    problems = [
-        ConfigProblem(
-            f"{prefix}{k}", "unknown key in a composite; expected `expr` and `terms`", value=spec[k]
-        )
-        for k in sorted(unknown, key=str)
-    ]
-    expr = spec["expr"]
-    if not isinstance(expr, str):
-        raise ConfigError([ConfigProblem(f"{prefix}expr", "must be a string", value=expr)])
-    tree_names = names(parse_cached(expr))
-    terms_spec = spec.get("terms") or {}
-    if not isinstance(terms_spec, Mapping):
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    f"{prefix}terms",
-                    "must be a mapping of term name to loss spec",
-                    value=terms_spec,
-                )
-            ]
-        )
-    for key in terms_spec:
-        if key not in tree_names:
-            problems.append(
-                ConfigProblem(
-                    f"{prefix}terms.{key}", f"term is defined but `expr` ({expr!r}) never uses it"
-                )
-            )
-    modules: dict[str, nn.Module] = {}
-    routes: dict[str, dict[str, str] | None] = {}
-    arg_names: dict[str, tuple[str, ...]] = {}
-    configs: dict[str, Any] = {}
-    for key in tree_names:
-        term_path = f"{prefix}terms.{key}"
-        term = terms_spec.get(key, {"name": key})
-        if isinstance(term, str):
-            term = {"name": term}
-        if not isinstance(term, Mapping):
-            problems.append(ConfigProblem(term_path, "must be a mapping with `name`", value=term))
-            continue
-        term = dict(term)
-        route = term.pop("inputs", None)
-        name = term.pop("name", key if key not in terms_spec else None)
-        if name is None:
-            problems.append(ConfigProblem(f"{term_path}.name", "every term needs `name`"))
-            continue
-        try:
-            module, found = _try_named(name, term, term_path)
-        except LossregError as exc:  # unknown name: keep collecting, report all at once
-            where = f"{term_path}.name" if key in terms_spec else f"{prefix}expr"
-            problems.append(ConfigProblem(where, str(exc)))
-            continue
-        problems += found
-        if module is None:
-            continue
-        rec = registry.lookup(name)
-        arg_names[key] = registry.base(rec).inputs
-        route_problems = _check_route(route, arg_names[key], f"{term_path}.inputs", rec.name)
-        problems += route_problems
-        modules[key], routes[key] = module, route
-        configs[key] = {**getattr(module, _CONFIG_ATTR), **({"inputs": route} if route else {})}
-    if problems:
-        raise ConfigError(problems)
-    composite = CompositeLoss(expr, modules, routes, arg_names)
-    setattr(composite, _CONFIG_ATTR, {"expr": expr, "terms": configs})
-    return composite
-
-
-def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> list[ConfigProblem]:
+def _check_route(
+    route: Any, args: tuple[str, ...], path: str, loss: str, optional: tuple[str, ...] = ()
+) -> list[ConfigProblem]:
     if route is None:
         return []
     if not isinstance(route, Mapping) or not all(
@@ -383,7 +315,7 @@ def _check_route(route: Any, args: tuple[str, ...], path: str, loss: str) -> lis
             v,
         )
         for k, v in route.items()
-        if k not in args
+        if k not in args and k not in optional
     ]
 
 

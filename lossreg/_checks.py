@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import LossregError
+from .errors import LossregError, ShapeError, format_shape
 
 __all__ = [
     "check_class_indices",
+    "check_class_weight",
     "check_dims",
     "check_floating",
     "check_input_dtype",
@@ -35,13 +36,16 @@ def check_same_shape(
     >>> check_same_shape("mse", torch.zeros(3), torch.zeros(3, 1))
     Traceback (most recent call last):
     ...
-    lossreg.errors.LossregError: mse: input has shape (3,) but target has shape (3, 1); ...
+    lossreg.errors.ShapeError: mse: input has shape (3,) but target has shape (3, 1); ...
     """
     check_same_device(loss, a, b, names)
     if a.shape != b.shape:
-        raise LossregError(
-            f"{loss}: {names[0]} has shape {_fmt(a.shape)} but {names[1]} has shape "
-            f"{_fmt(b.shape)}; they must be equal (lossreg never broadcasts a loss's arguments)"
+        raise ShapeError(
+            f"{loss}: {names[0]} has shape {format_shape(a.shape)} but {names[1]} has shape "
+            f"{format_shape(b.shape)}; they must be equal (lossreg never broadcasts a loss's "
+            "arguments)",
+            loss=loss,
+            shapes={names[0]: a.shape, names[1]: b.shape},
         )
 
 
@@ -73,8 +77,12 @@ def check_shape(loss: str, name: str, t: torch.Tensor, pattern: Sequence[str]) -
         pairs = [*zip(head, dims, strict=False), *zip(tail[::-1], dims[::-1], strict=False)]
         ok = all(not p.isdigit() or int(p) == d for p, d in pairs)
     if not ok:
-        raise LossregError(
-            f"{loss}: {name} must have shape ({', '.join(pats)}), got {_fmt(t.shape)}"
+        expected = f"({', '.join(pats)})"
+        raise ShapeError(
+            f"{loss}: {name} must have shape {expected}, got {format_shape(t.shape)}",
+            loss=loss,
+            shapes={name: t.shape},
+            expected=expected,
         )
 
 
@@ -82,8 +90,12 @@ def check_dims(loss: str, name: str, t: torch.Tensor, min_dims: int, what: str =
     """Require at least ``min_dims`` dimensions (``what`` describes the layout)."""
     if t.dim() < min_dims:
         hint = f" {what}" if what else ""
-        raise LossregError(
-            f"{loss}: {name} must have at least {min_dims} dims{hint}, got shape {_fmt(t.shape)}"
+        raise ShapeError(
+            f"{loss}: {name} must have at least {min_dims} dims{hint}, got shape "
+            f"{format_shape(t.shape)}",
+            loss=loss,
+            shapes={name: t.shape},
+            expected=what or None,
         )
 
 
@@ -128,6 +140,26 @@ def check_class_indices(
         raise LossregError(
             f"{loss}: target holds class index {bad}, outside [0, {num_classes}) for input "
             f"with {num_classes} classes{extra}"
+        )
+
+
+def check_class_weight(
+    loss: str, weight: torch.Tensor | None, num_classes: int, where: str = "dim 1"
+) -> None:
+    """Require one class weight per class (``where`` names the input's class dim).
+
+    >>> check_class_weight("ce", torch.ones(2), 3)
+    Traceback (most recent call last):
+    ...
+    lossreg.errors.ShapeError: ce: weight has 2 entries but input has 3 classes (dim 1); ...
+    """
+    if weight is not None and weight.numel() != num_classes:
+        raise ShapeError(
+            f"{loss}: weight has {weight.numel()} entries but input has {num_classes} classes "
+            f"({where}); give one weight per class",
+            loss=loss,
+            shapes={"weight": weight.shape},
+            expected=f"({num_classes},)",
         )
 
 
@@ -223,8 +255,3 @@ def check_sign(loss: str, name: str, t: torch.Tensor) -> None:
 
 def _num(x: float) -> str:
     return str(int(x)) if abs(x) < 1e15 and x == int(x) else f"{x:.4g}"
-
-
-def _fmt(shape: torch.Size | Sequence[int]) -> str:
-    dims = tuple(int(d) for d in shape)
-    return f"({dims[0]},)" if len(dims) == 1 else str(dims)

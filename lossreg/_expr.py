@@ -10,6 +10,13 @@ Grammar (ASCII only)::
 
 Length, nesting depth and name count are capped *before* recursion can blow up, so a
 pathological input is an :class:`ExpressionError` in microseconds.
+
+The tree is shallow and constant-free where it can be, so whatever parses also forwards,
+pickles, deep-copies and compiles: constant sub-expressions are folded (a zero or non-finite
+divisor or a non-finite result is an error), the constants of one ``+ -`` or ``* /`` chain
+are combined into one, a long chain is balanced (``a+b+...`` of 1000 terms is 10 levels
+deep, not 1000), and the resulting depth is capped (``MAX_TREE_DEPTH``). An expression that
+names no loss is refused.
 """
 
 from __future__ import annotations
@@ -21,11 +28,26 @@ from typing import Union
 
 from .errors import ExpressionError
 
-__all__ = ["MAX_DEPTH", "MAX_LENGTH", "MAX_NAMES", "Bin", "Name", "Neg", "Num", "names", "parse"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NAMES",
+    "MAX_TREE_DEPTH",
+    "Bin",
+    "Name",
+    "Neg",
+    "Num",
+    "names",
+    "parse",
+]
 
 MAX_LENGTH = 4096
 MAX_DEPTH = 64  # parentheses and unary minus signs nested
 MAX_NAMES = 256  # name occurrences in one expression
+# levels of the folded, balanced tree: evaluation recurses this deep, and torch.compile's
+# tracer fails near 100 levels (about 8 Python frames per level)
+MAX_TREE_DEPTH = 64
+_CHAIN = 8  # chains up to this many operands stay left-associative, as written
 
 
 @dataclass(frozen=True)
@@ -126,14 +148,14 @@ class _Parser:
         return node
 
     def expr(self) -> Node:
-        node = self.term()
+        chain: list[tuple[str, Node, int]] = [("+", self.term(), 0)]
         while (tok := self.peek()) is not None and tok[1] in "+-" and tok[0] == "op":
             self.i += 1
-            node = Bin(tok[1], node, self.term())
-        return node
+            chain.append((tok[1], self.term(), tok[2]))
+        return self.chain(chain, "+")
 
     def term(self) -> Node:
-        node = self.unary()
+        chain: list[tuple[str, Node, int]] = [("*", self.unary(), 0)]
         while (tok := self.peek()) is not None and tok[1] in "*/" and tok[0] == "op":
             self.i += 1
             if self.peek() is not None and self.peek()[1] == "*":  # type: ignore[index]
@@ -141,8 +163,28 @@ class _Parser:
             right = self.unary()
             if tok[1] == "/" and isinstance(right, Num) and right.value == 0:
                 raise self.error("division by zero", tok[2])
-            node = Bin(tok[1], node, right)
-        return node
+            chain.append((tok[1], right, tok[2]))
+        return self.chain(chain, "*")
+
+    def chain(self, items: list[tuple[str, Node, int]], plus: str) -> Node:
+        """One ``+ -`` (``plus="+"``) or ``* /`` chain: its constants combined into one
+        leading constant when there are two or more, then built as a shallow tree."""
+        consts = [(op, n.value, pos) for op, n, pos in items if isinstance(n, Num)]
+        if len(consts) >= 2 or len(consts) == len(items) > 1:
+            value = 0.0 if plus == "+" else 1.0
+            for op, v, pos in consts:
+                value = self.fold(op, value, v, pos)
+            rest = [item for item in items if not isinstance(item[1], Num)]
+            items = [(plus, Num(value), 0), *rest]
+        return _balance(items)
+
+    def fold(self, op: str, a: float, b: float, pos: int) -> float:
+        if op == "/" and b == 0:
+            raise self.error("division by zero", pos)
+        value = {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else 0.0}[op]
+        if not math.isfinite(value):
+            raise self.error(f"the constants combine to {value}, which is not finite", pos)
+        return value
 
     def nest(self, pos: int) -> None:
         self.depth += 1
@@ -154,9 +196,11 @@ class _Parser:
         if tok is not None and tok[0] == "op" and tok[1] == "-":
             self.i += 1
             self.nest(tok[2])
-            node = Neg(self.unary())
+            operand = self.unary()
             self.depth -= 1
-            return node
+            if isinstance(operand, Neg):  # --x is x, exactly
+                return operand.operand
+            return Num(-operand.value) if isinstance(operand, Num) else Neg(operand)
         return self.atom()
 
     def atom(self) -> Node:
@@ -187,6 +231,38 @@ class _Parser:
         raise self.error(f"unexpected {text!r}; expected a number, a name or '('", pos)
 
 
+def _balance(items: list[tuple[str, Node, int]]) -> Node:
+    """``a0 op1 a1 op2 a2 ...`` (the first op is the chain's identity op) as a tree: as
+    written (left-associative) when short, else split in the middle, flipping the operators
+    of the right half when the split is at ``-`` or ``/`` (``a - b + c == a - (b - c)``)."""
+    if len(items) <= _CHAIN:
+        node = items[0][1]
+        for op, operand, _ in items[1:]:
+            node = Bin(op, node, operand)
+        return node
+    mid = len(items) // 2
+    op = items[mid][0]
+    right = items[mid:]
+    if op in "-/":
+        flip = {"+": "-", "-": "+", "*": "/", "/": "*"}
+        right = [(flip[o], n, p) for o, n, p in right]
+    right[0] = ("+" if op in "+-" else "*", right[0][1], right[0][2])
+    return Bin(op, _balance(items[:mid]), _balance(right))
+
+
+def depth(node: Node) -> int:
+    """Levels of a tree (a leaf is 1), without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(n, Neg):
+            stack.append((n.operand, d + 1))
+        elif isinstance(n, Bin):
+            stack.extend(((n.left, d + 1), (n.right, d + 1)))
+    return deepest
+
+
 def parse(text: str) -> Node:
     """Parse a loss expression into a tree of :class:`Num`, :class:`Name`, :class:`Neg` and
     :class:`Bin` nodes.
@@ -202,7 +278,18 @@ def parse(text: str) -> Node:
     if not text.isascii():
         bad = next(i for i, ch in enumerate(text) if not ch.isascii())
         raise ExpressionError(_unexpected(text[bad]), text, bad)
-    return _Parser(text).parse()
+    tree = _Parser(text).parse()
+    if isinstance(tree, Num):
+        raise ExpressionError(
+            "expression names no loss; it is the constant "
+            f"{tree.value!r} (a loss expression combines registered losses)"
+        )
+    if depth(tree) > MAX_TREE_DEPTH:
+        raise ExpressionError(
+            f"expression is {depth(tree)} levels deep; at most {MAX_TREE_DEPTH} "
+            "(split it into named composites)"
+        )
+    return tree
 
 
 def names(node: Node) -> list[str]:

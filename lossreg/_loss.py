@@ -3,6 +3,7 @@ module factories."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -81,10 +82,20 @@ class Loss(nn.Module):
         ignore = params.get("ignore_index")
         self._ignore = ignore if isinstance(ignore, int) else None
         self._keep_empty = params.get("reduction") == "none"  # empty batch: zeros, same shape
+        # the optional call-time `mask` (OBJECTIVES.md): passed through to a function that
+        # names it; refused with a clear error by one that does not
+        self._takes_mask = "mask" in inspect.signature(fn).parameters
 
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        tensors = self._bind(args, kwargs)
         name = self.loss_name
+        masked = "mask" in kwargs
+        if masked and not self._takes_mask:
+            raise LossregError(
+                f"{name}: takes no mask; the losses that take one are tagged "
+                "`masked` (describe(name).tags)"
+            )
+        mask = kwargs.pop("mask", None)
+        tensors = self._bind(args, kwargs)
         for i, t in enumerate(tensors):
             if t.is_complex() or (not t.is_floating_point() and self._kinds):
                 check_input_dtype(name, self._arg(i), t, self._kinds[i] if self._kinds else None)
@@ -93,6 +104,8 @@ class Loss(nn.Module):
         for i in self._signs:
             check_sign(name, self._arg(i), tensors[i])
         extra = {key: getattr(self, key) for key in self._tensor_params}
+        if masked:
+            extra["mask"] = mask
         device = tensors[0].device.type if tensors else "cpu"
         if torch.is_autocast_enabled(device):
             # as PyTorch's own losses (autocast's float32 list): compute in float32

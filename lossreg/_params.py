@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -22,7 +23,9 @@ __all__ = [
     "Reduction",
     "TensorList",
     "Weights",
+    "class_name",
     "derive_params",
+    "reduction_field",
     "tensor_fields",
     "validate_params",
 ]
@@ -73,6 +76,27 @@ def _representable(value: Any) -> str | None:
 
 #: The ``reduction`` every loss takes: ``mean`` (default), ``sum`` or ``none``.
 Reduction = Literal["mean", "sum", "none"]
+
+
+def reduction_field(none: str = "per element") -> Any:
+    """The ``reduction`` field of a params model, documented the same way everywhere;
+    ``none`` says what ``reduction='none'`` returns.
+
+    >>> class MyParams(Params):
+    ...     reduction: Reduction = reduction_field("input's shape")
+    >>> MyParams.model_fields["reduction"].description
+    "`mean` over elements, `sum`, or `none` (input's shape)"
+    """
+    return pydantic.Field("mean", description=f"`mean` over elements, `sum`, or `none` ({none})")
+
+
+def class_name(name: str, suffix: str = "") -> str:
+    """A loss name as a class name: ``focal_tversky`` -> ``FocalTversky`` (+ ``suffix``).
+
+    >>> class_name("my-loss", "Params")
+    'MyLossParams'
+    """
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", name) if p) + suffix
 
 
 class Params(BaseModel):
@@ -150,8 +174,7 @@ def derive_params(factory: Callable[..., Any], name: str) -> type[Params]:
             continue
         ann = _config_type(hints.get(p.name, Any if p.default is p.empty else type(p.default)))
         fields[p.name] = (ann, ... if p.default is p.empty else p.default)
-    model_name = "".join(part.title() for part in name.replace("-", "_").split("_")) + "Params"
-    return pydantic.create_model(model_name, __base__=Params, **fields)
+    return pydantic.create_model(class_name(name, "Params"), __base__=Params, **fields)
 
 
 def _config_type(hint: Any) -> Any:

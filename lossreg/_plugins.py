@@ -1,5 +1,7 @@
 """Plugin discovery as a small pipeline: find entry points, de-duplicate by distribution,
-sort, then load each on its own so one broken plugin never takes the others down.
+sort (the built-ins first), then load each on its own so one broken plugin never takes the
+others down: whatever it raises (``SystemExit`` too; only ``KeyboardInterrupt`` passes),
+every registration it made is withdrawn and the next plugin loads.
 """
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ from .errors import LossregError, PluginError
 __all__ = ["LossregPluginWarning", "PluginStatus", "discover", "plugin_statuses"]
 
 GROUP = "lossreg"
+BUILTIN = "lossreg"  # the distribution whose plugins load before any third party's
 
 
 class LossregPluginWarning(UserWarning):
@@ -55,16 +58,23 @@ def plugin_statuses() -> list[PluginStatus]:
     return list(_statuses)
 
 
-def find_entry_points() -> list[tuple[md.EntryPoint, PluginStatus]]:
-    """Entry points of the ``lossreg`` group, one per (distribution, name), sorted.
+def find_entry_points(
+    entry_points: Iterable[md.EntryPoint] | None = None,
+) -> list[tuple[md.EntryPoint, PluginStatus]]:
+    """Entry points of the ``lossreg`` group (or those given), sorted: the built-ins first,
+    then by distribution and entry-point name.
 
+    Built-ins first: a third party that claims a built-in name is the one refused (unless it
+    passes ``override=True``), and its hook can ``describe()`` any built-in.
     ``md.entry_points`` reads only each distribution's ``entry_points.txt`` and already keeps
     one distribution per normalised name (the same distribution on ``sys.path`` twice is one
     plugin); only the few distributions that declare a plugin have their metadata parsed.
     """
     found = []
     meta: dict[int, tuple[str, str | None]] = {}  # parsed once per distribution
-    for ep in md.entry_points(group=GROUP):
+    if entry_points is None:
+        entry_points = md.entry_points(group=GROUP)
+    for ep in entry_points:
         dist = ep.dist
         if dist is None:  # pragma: no cover - entry points from a custom finder
             dname, version = "?", None
@@ -74,7 +84,9 @@ def find_entry_points() -> list[tuple[md.EntryPoint, PluginStatus]]:
                 meta[id(dist)] = (data["Name"] or "?", data["Version"])
             dname, version = meta[id(dist)]
         found.append((ep, PluginStatus(ep.name, ep.value, dname, version)))
-    found.sort(key=lambda pair: (pair[1].distribution or "", pair[1].name))
+    found.sort(
+        key=lambda pair: (pair[1].distribution != BUILTIN, pair[1].distribution or "", pair[1].name)
+    )
     return found
 
 
@@ -87,35 +99,59 @@ def _strict() -> bool:
     return os.environ.get("LOSSREG_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
 
 
-def discover(reg: Registry) -> None:
-    """Load every plugin into ``reg``; failures become warnings (or errors in strict mode)."""
+def discover(reg: Registry, entry_points: Iterable[md.EntryPoint] | None = None) -> None:
+    """Load every plugin into ``reg``; failures become warnings (or errors in strict mode).
+
+    ``entry_points`` replaces the installed ones (tests build them in-process).
+    """
     disabled, strict = _disabled(), _strict()
     statuses = []
-    for ep, status in find_entry_points():
+    failures = []
+    for ep, status in find_entry_points(entry_points):
         statuses.append(status)
         if status.name in disabled or f"{status.distribution}:{status.name}" in disabled:
             status.status = "disabled"
             continue
+        before = reg.snapshot()
         try:
             load_plugin(reg, ep.load, status, complete=strict)
-        except Exception as exc:
-            status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit at import (argparse, sys.exit) included
+            reg.restore(before)  # withdraw all it registered, `@lossreg.register` included
+            status.status, status.error = "failed", _cause(exc)
             if strict:
                 _statuses[:] = statuses
                 raise PluginError(
                     f"lossreg plugin {status.label} failed to load: {status.error}",
                     plugin=status.name,
                 ) from exc
-            warnings.warn(
-                f"lossreg plugin {status.label} failed to load and was skipped: {status.error} "
-                "(LOSSREG_STRICT_PLUGINS=1 makes this an error; "
-                f"LOSSREG_DISABLE_PLUGINS={status.name} silences it)",
-                LossregPluginWarning,
-                stacklevel=2,
-            )
+            failures.append(status)
         else:
             status.status = "loaded"
     _statuses[:] = statuses
+    for status in failures:
+        _warn(
+            f"lossreg plugin {status.label} failed to load and was skipped: {status.error} "
+            "(LOSSREG_STRICT_PLUGINS=1 makes this an error; "
+            f"LOSSREG_DISABLE_PLUGINS={status.distribution}:{status.name} silences it)"
+        )
+
+
+def _cause(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most about 300 characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _warn(message: str) -> None:
+    """Warn about a broken plugin. Where warnings are errors (``-W error``, pytest's
+    ``filterwarnings = error``) the warning is shown, not raised: one broken plugin must
+    not make every lookup fail. ``LOSSREG_STRICT_PLUGINS=1`` is the way to fail on it."""
+    try:
+        warnings.warn(message, LossregPluginWarning, stacklevel=4)
+    except LossregPluginWarning as exc:
+        warnings.showwarning(exc, LossregPluginWarning, __file__, 0)
 
 
 def load_plugin(

@@ -5,93 +5,20 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._inputs import check_input_kinds
 from ._lazy import LazyRef
-from .errors import DuplicateLossError, LossregError, PluginError, UnknownLossError
+from ._records import LossInfo, LossRecord, Provider, pending_record, tensor_inputs
+from ._records import first_paragraph as _first_paragraph
+from ._records import plugin_error as _bad
+from ._rules import find_cycle, name_problem, shown
+from .errors import DuplicateLossError, LossregError, UnknownLossError
 
 if TYPE_CHECKING:  # pydantic costs more to import than all of lossreg: only when needed
     from pydantic import BaseModel
 
 __all__ = ["LossInfo", "LossRecord", "Provider", "Registry", "available", "registry"]
-
-
-@dataclass(frozen=True)
-class Provider:
-    """Where a loss came from: an entry point of a distribution, or in-process code."""
-
-    plugin: str
-    distribution: str | None = None
-    version: str | None = None
-
-    def __str__(self) -> str:
-        if self.distribution is None:
-            return f"{self.plugin!r}"
-        return f"plugin {self.plugin!r} ({self.distribution} {self.version})"
-
-
-@dataclass(frozen=True)
-class LossInfo:
-    """What :func:`lossreg.describe` tells about a loss."""
-
-    name: str
-    aliases: tuple[str, ...]
-    provider: str
-    summary: str
-    tags: tuple[str, ...]
-    params: type[BaseModel]
-    differentiable: bool
-    kind: str  # "function", "module", "preset" or "composite"
-    distribution: str | None = None
-    version: str | None = None
-    inputs: tuple[str, ...] = ("input", "target")
-    doc: str = ""
-    #: each tensor argument's declared kind (``lossreg._inputs.INPUT_KINDS``); None if undeclared
-    input_kinds: Mapping[str, str] | None = None
-
-
-@dataclass
-class LossRecord:
-    """A registered loss. ``params`` of presets and composites are derived on first use.
-
-    A record registered with :func:`lossreg.lazy` references is ``pending``: it knows its
-    names, tags and provider; ``pending()`` imports the rest and returns the full record,
-    which replaces it on the first lookup.
-    """
-
-    name: str
-    factory: Any
-    kind: str
-    provider: Provider
-    aliases: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    summary: str = ""
-    differentiable: bool = True
-    params: type[BaseModel] | None = None
-    inputs: tuple[str, ...] = ("input", "target")
-    input_kinds: dict[str, str] | None = None
-    spec: Any = None  # preset mapping or composite config
-    pending: Callable[[], LossRecord] | None = None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
-
-
-def tensor_inputs(factory: Callable[..., Any], kind: str) -> tuple[str, ...]:
-    """Names of the tensor arguments a loss is called with (for ``inputs:`` routing)."""
-    target = getattr(factory, "forward") if kind == "module" else factory  # noqa: B009
-    names = []
-    for p in inspect.signature(target).parameters.values():
-        if p.name == "self":
-            continue
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and (
-            kind == "module" or p.default is p.empty
-        ):
-            names.append(p.name)
-    return tuple(names)
 
 
 class Registry:
@@ -112,12 +39,24 @@ class Registry:
         with self._lock:  # other threads wait here until discovery is complete
             if self._discovered or self._discovering or self._discover is None:
                 return  # _discovering: a plugin looking up losses while it is being loaded
-            self._discovering = True
+            self._discovering, before = True, self.snapshot()
             try:
                 self._discover(self)
                 self._discovered = True
+            except BaseException:  # a failed (strict) discovery leaves the registry as it
+                self.restore(before)  # was: the next attempt names the real culprit
+                raise
             finally:
                 self._discovering = False
+
+    def snapshot(self) -> tuple[dict[str, LossRecord], dict[str, str]]:
+        """A copy of the state; :meth:`restore` withdraws every registration made since."""
+        with self._lock:
+            return dict(self._records), dict(self._names)
+
+    def restore(self, state: tuple[dict[str, LossRecord], dict[str, str]]) -> None:
+        with self._lock:
+            self._records, self._names = dict(state[0]), dict(state[1])
 
     def reset(self) -> None:
         """Forget everything and discover again on the next lookup (for tests)."""
@@ -129,6 +68,7 @@ class Registry:
     # -- writing ---------------------------------------------------------------------------
     def add_all(self, items: Iterable[tuple[LossRecord, bool]]) -> None:
         """Add ``(record, override)`` pairs atomically: every one lands, or none does."""
+        items = list(items)
         with self._lock:
             new_names = dict(self._names)
             new_records = dict(self._records)
@@ -143,6 +83,9 @@ class Registry:
                 new_records[rec.name] = rec
                 for n in rec.names:
                     new_names[n] = rec.name
+            for rec, _ in items:
+                if cycle := find_cycle(rec, new_records, new_names):
+                    raise _bad(rec.provider, f"{rec.kind} {rec.name!r} refers to itself: {cycle}")
             self._records, self._names = new_records, new_names
 
     # -- reading ---------------------------------------------------------------------------
@@ -151,10 +94,11 @@ class Registry:
         canonical = self._names.get(name) if isinstance(name, str) else None
         if canonical is None:
             if not isinstance(name, str):
-                raise UnknownLossError(repr(name), where=where)
+                raise UnknownLossError(shown(name), where=where)
             if "." in name:
                 where += " (dotted paths are never imported; use a registered name)"
-            raise UnknownLossError(name, self.suggest(name), where=where)
+            short = name if len(name) <= 200 else name[:197] + "..."  # a 1 MB name: no
+            raise UnknownLossError(short, self.suggest(short), where=where)  # 1 MB error line
         rec = self._records[canonical]
         return rec if rec.pending is None else self._complete(rec)
 
@@ -170,11 +114,20 @@ class Registry:
                 self._records[rec.name] = full
             return full
 
+    def chain(self, rec: LossRecord) -> list[LossRecord]:
+        """``rec`` and, for a preset, each record it stands on, down to its base (the last:
+        a function, module or composite). The one place presets are resolved."""
+        out = [rec]
+        while out[-1].kind == "preset":
+            name = out[-1].spec["name"]
+            out.append(self.lookup(name, where=f" (base of preset {out[-1].name!r})"))
+            if len(out) > 64:  # a cycle: registration refuses them, this guards the lookup
+                raise LossregError(f"preset {rec.name!r}: presets of presets nest too deeply")
+        return out
+
     def base(self, rec: LossRecord) -> LossRecord:
         """The record a preset stands on (following presets of presets); others unchanged."""
-        while rec.kind == "preset":
-            rec = self.lookup(rec.spec["name"], where=f" (base of preset {rec.name!r})")
-        return rec
+        return self.chain(rec)[-1]
 
     def suggest(self, name: str) -> list[str]:
         import difflib
@@ -187,6 +140,10 @@ class Registry:
             if canonical not in out:
                 out.append(canonical)
         return out
+
+    def tags(self) -> list[str]:
+        """Every tag in use, sorted (without importing lazily registered losses)."""
+        return sorted({t for rec in self.records() for t in rec.tags})
 
     def records(self) -> list[LossRecord]:
         self.ensure_discovered()
@@ -217,15 +174,14 @@ def make_record(
     inputs: Mapping[str, str] | None = None,
 ) -> LossRecord:
     """Check one registration and turn it into a record (no registry is touched)."""
-    if not isinstance(name, str) or not name:
-        raise _bad(provider, f"a loss name must be a non-empty string, got {name!r}")
-    if isinstance(aliases, str):
-        raise _bad(provider, f"aliases of {name!r} must be a list of names, not a string")
+    problem = name_problem(name, aliases)
+    if problem:
+        raise _bad(provider, problem)
     if isinstance(factory, LazyRef) or isinstance(params, LazyRef):
         checked, problem = check_input_kinds(inputs, None)
         if problem:
             raise _bad(provider, f"loss {name!r}: {problem}")
-        return _pending_record(
+        return pending_record(
             name, factory, provider, params, tuple(aliases), tuple(tags), summary, differentiable,
             checked,
         )  # fmt: skip
@@ -286,76 +242,6 @@ def make_record(
     )
 
 
-def _bad(provider: Provider, message: str) -> PluginError:
-    return PluginError(f"{provider}: {message}", plugin=provider.plugin)
-
-
-def _pending_record(
-    name: str,
-    factory: Any,
-    provider: Provider,
-    params: Any,
-    aliases: tuple[str, ...],
-    tags: tuple[str, ...],
-    summary: str | None,
-    differentiable: bool,
-    inputs: dict[str, str] | None,
-) -> LossRecord:
-    """A record that imports its lazy references on first lookup, then checks them exactly
-    as an eager registration is checked."""
-
-    def load(ref: Any, what: str) -> Any:
-        if not isinstance(ref, LazyRef):
-            return ref
-        try:
-            obj = ref.load()
-        except Exception as exc:
-            raise _bad(
-                provider,
-                f"{what} of loss {name!r} could not be loaded from {ref}: "
-                f"{type(exc).__name__}: {exc}",
-            ) from exc
-        if what == "factory" and not callable(obj):
-            raise _bad(
-                provider,
-                f"factory of loss {name!r} at {ref} must be a function or an nn.Module "
-                f"class, got {type(obj).__name__}",
-            )
-        return obj
-
-    def complete() -> LossRecord:
-        try:
-            return make_record(
-                name,
-                load(factory, "factory"),
-                provider,
-                params=load(params, "params"),
-                aliases=aliases,
-                tags=tags,
-                summary=summary,
-                differentiable=differentiable,
-                inputs=inputs,
-            )
-        except LossregError:
-            raise
-        except Exception as exc:  # e.g. a signature the params cannot be derived from
-            raise _bad(
-                provider, f"loss {name!r} failed to load: {type(exc).__name__}: {exc}"
-            ) from exc
-
-    return LossRecord(
-        name,
-        None,
-        "pending",
-        provider,
-        aliases=aliases,
-        tags=tags,
-        summary=summary or "",
-        differentiable=differentiable,
-        pending=complete,
-    )
-
-
 def available(tag: str | None = None) -> list[str]:
     """Canonical names of every registered loss, sorted; ``tag`` filters.
 
@@ -366,12 +252,6 @@ def available(tag: str | None = None) -> list[str]:
     True
     """
     return [r.name for r in registry.records() if tag is None or tag in r.tags]
-
-
-def _first_paragraph(doc: str) -> str:
-    """A docstring's first paragraph on one line, without a trailing ``::`` (a summary)."""
-    para = doc.strip().split("\n\n", 1)[0]
-    return " ".join(line.strip() for line in para.splitlines()).rstrip(":").rstrip(",")
 
 
 def _discover(reg: Registry) -> None:

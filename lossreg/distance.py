@@ -59,14 +59,15 @@ def edt(mask: torch.Tensor, spatial_dims: int | None = None) -> torch.Tensor:
         full = flat.reshape(flat.shape[0], -1).all(1)
         feature = ~flat
         feature[full] = True  # searched as "all zero" (no shift runs), then given scipy's value
-        out = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
+        out: torch.Tensor = _squared_edt(feature, _work_dtype(spatial)).to(dtype).sqrt()
         if bool(full.any()):  # scipy's convention where nothing is zero: distance to (-1, 0, ...)
             corner = torch.zeros(spatial, device=mask.device, dtype=dtype)
             for k, n in enumerate(spatial):
                 pos = torch.arange(n, device=mask.device, dtype=dtype) + (k == 0)
                 corner = corner + pos.square().view(n, *[1] * (nd - k - 1))
             out[full] = corner.sqrt()
-    return out.reshape(mask.shape)
+    result: torch.Tensor = out.reshape(mask.shape)
+    return result
 
 
 def signed_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -163,7 +164,8 @@ def _bound(spatial: tuple[int, ...]) -> int:
     return math.isqrt(sum(n * n for n in spatial)) + 2
 
 
-@torch.compiler.disable  # data-dependent loops: run eagerly inside compiled losses
+# data-dependent loops: run eagerly inside compiled losses (the decorator is untyped in torch)
+@torch.compiler.disable  # type: ignore[untyped-decorator]
 def _squared_edt(feature: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Squared distance of every element to the nearest True element of ``feature``
     ``(B, *spatial)`` over the spatial dims; every slice must hold a True element."""

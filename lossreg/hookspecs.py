@@ -63,10 +63,18 @@ def register_losses(register: Any) -> None:
 
         def charbonnier(input, target, *, eps: float = 1e-3, reduction: str = "mean"):
             '''Charbonnier loss: sqrt((x - y)^2 + eps^2).'''
+            lossreg.check_same_shape("acme_charbonnier", input, target)
             loss = torch.sqrt((input - target) ** 2 + eps**2)
-            return loss.mean() if reduction == "mean" else loss.sum()
+            return lossreg.reduce(loss, reduction, "acme_charbonnier")  # mean, sum or none
 
         @lossreg.hookimpl
         def register_losses(register):
-            register("acme_charbonnier", charbonnier, tags=("regression",))
+            register(
+                "acme_charbonnier", charbonnier, tags=("regression",),
+                inputs={"input": "real", "target": "real"},
+            )
+
+    ``lossreg.reduce`` and the ``lossreg.check_*`` helpers are what the built-in losses use:
+    an unknown reduction, a shape mismatch or an out-of-range class index is refused with an
+    error naming your loss.
     """

@@ -411,7 +411,7 @@ def test_zero_one_binary_and_multiclass():
     assert zero_one(x, y, reduction="none").tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]
     assert zero_one(x, y, reduction="sum").item() == 3.0
     logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
-    module = lossreg.build("0-1", mode="multiclass")
+    module = lossreg.build("zero_one", mode="multiclass")
     assert module(logits, torch.tensor([1, 2, 2])).item() == pytest.approx(1 / 3)
 
 
@@ -473,8 +473,8 @@ def test_focal_options_of_the_wrong_mode_are_refused():
         lossreg.build("focal", mode="multiclass", alpha=0.25)
     with pytest.raises(ConfigError, match="weight applies to multiclass mode only"):
         lossreg.build("focal", weight=[1.0, 2.0])
-    with pytest.raises(ConfigError, match="ignore_index applies to multiclass mode only"):
-        lossreg.build("focal", mode="multilabel", ignore_index=0)
+    # ignore_index applies in every mode since issue 13 (kornia's binary focal has it)
+    lossreg.build("focal", mode="multilabel", ignore_index=0)
     with pytest.raises(ConfigError, match=r"gamma.*greater than or equal to 0"):
         lossreg.build("focal", gamma=-1)
     with pytest.raises(LossregError, match=r"focal: input must have at least 2 dims"):
@@ -486,7 +486,7 @@ def test_focal_options_of_the_wrong_mode_are_refused():
     [
         ("focal", {"mode": "multiclass", "alpha": 0.25}),
         ("focal", {"weight": [1.0, 2.0]}),
-        ("focal", {"mode": "multilabel", "ignore_index": 0}),
+        ("bce", {"label_smoothing": 1.0}),
         ("focal", {"gamma": -1}),
         ("focal", {"mode": "softmax"}),
         ("bce", {"from_logits": False, "pos_weight": [2.0]}),

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from lossreg_builtin.imbalance import generalized_dice, mcc
 from lossreg_builtin.segmentation import combo, dice, tversky
 from torch import nn
 
@@ -46,6 +47,16 @@ def _losses(out, labels, mask, dist_sync):
         "dice": dice(out, labels, mode="multiclass", ignore_index=IGNORE, **kw),
         "tversky": tversky(out, labels, mode="multiclass", ignore_index=IGNORE, **kw),
         "combo": combo(out[:, :1], mask, **kw),
+        # generalized dice: the class weights come from the synced volumes
+        "generalized_dice": generalized_dice(
+            out, labels, mode="multiclass", ignore_index=IGNORE, **kw
+        ),
+        "mcc": mcc(out, labels, mode="multiclass", ignore_index=IGNORE, **kw),
+        # masks compose with dist_sync: a masked pixel counts nowhere on any rank
+        "dice_masked": dice(
+            out, labels, mode="multiclass", ignore_index=IGNORE, mask=mask[:, 0], **kw
+        ),
+        "mcc_masked": mcc(out[:, :1], mask, mask=mask[:, 0] * 0.5 + 0.5, **kw),
     }
 
 
@@ -88,6 +99,8 @@ def _worker(rank, world, port):
             assert "class index 9" in str(exc)
         else:  # pragma: no cover
             raise AssertionError("no error for class index 9")
+        # a whole objective: scheduled weight, deep supervision, dist_sync overlap terms
+        _objective_checks(rank, world)
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -97,3 +110,76 @@ def _worker(rank, world, port):
 def test_dist_sync_equals_whole_batch(world):
     os.environ.pop("MASTER_ADDR", None)
     mp.spawn(_worker, args=(world, _free_port()), nprocs=world, join=True)
+
+
+# -- a whole objective: scheduled weight, deep supervision, dist_sync overlap terms: values,
+# DDP-averaged gradients and log_dict(sync=True) as one process on the whole batch ----------
+OBJECTIVE = {
+    "expr": "w*dice + tversky",
+    "weights": {"w": {"schedule": "linear", "start": 0.2, "end": 1.0, "steps": 4}},
+    "terms": {
+        "dice": {"name": "dice", "mode": "multiclass", "ignore_index": IGNORE, "dist_sync": True},
+        "tversky": {
+            "name": "tversky",
+            "mode": "multiclass",
+            "ignore_index": IGNORE,
+            "dist_sync": True,
+        },
+    },
+    "deep_supervision": {"weights": "exp"},
+}
+
+
+class _TwoLevels(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(2, 3, 3, padding=1).double()
+        self.aux = nn.Conv2d(3, 3, 1).double()
+
+    def forward(self, x):
+        out = self.conv(x)
+        return [out, self.aux(nn.functional.avg_pool2d(out, 2))]
+
+
+def _objective_checks(rank, world):
+    import lossreg
+
+    x, labels, _ = _data()
+    full, full_obj = _TwoLevels(), lossreg.build(OBJECTIVE)
+    ddp, obj = nn.parallel.DistributedDataParallel(_TwoLevels()), lossreg.build(OBJECTIVE)
+    part = slice(rank * 4 // world, (rank + 1) * 4 // world)
+    for step in range(3):  # both step their schedules identically
+        full.zero_grad()
+        with _no_sync_of(full_obj):  # the whole batch in one process, nothing synced
+            want = full_obj(full(x), labels)
+        want.backward()
+        ddp.zero_grad()
+        got = obj(ddp(x[part]), labels[part])
+        got.backward()
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+        for g, w in zip(ddp.parameters(), full.parameters(), strict=True):
+            torch.testing.assert_close(g.grad, w.grad, rtol=0, atol=1e-6)
+        logged = obj.log_dict(sync=True)
+        everyone = [None] * world
+        dist.all_gather_object(everyone, {k: float(v) for k, v in logged.items()})
+        assert all(d == everyone[0] for d in everyone)
+        assert everyone[0]["loss/w/w"] == pytest.approx(0.2 + 0.2 * step)
+        assert everyone[0]["loss/total"] == pytest.approx(float(want.detach()), abs=1e-6)
+        obj.step()
+        full_obj.step()
+
+
+class _no_sync_of:
+    """Turn the objective's dist_sync terms off for a reference computed on the whole batch."""
+
+    def __init__(self, objective):
+        self.losses = [m for m in objective.modules() if "dist_sync" in getattr(m, "params", {})]
+
+    def __enter__(self):
+        for m in self.losses:
+            m.params["dist_sync"] = False
+
+    def __exit__(self, *exc):
+        for m in self.losses:
+            m.params["dist_sync"] = True

@@ -43,6 +43,8 @@ def _keyword_options(fn):
     out = {}
     hints = typing.get_type_hints(fn, include_extras=True)
     for p in inspect.signature(fn).parameters.values():
+        if p.name in CALL_TIME_TENSORS:
+            continue
         if p.kind is p.KEYWORD_ONLY:
             out[p.name] = p.default
         elif p.kind is p.VAR_KEYWORD:
@@ -52,6 +54,8 @@ def _keyword_options(fn):
 
 
 DEFAULT_OF_MODEL = object()
+# optional tensors given at call time (OBJECTIVES.md "Masks"), not options of the params model
+CALL_TIME_TENSORS = ("mask",)
 
 
 def _mismatches(fn, model):

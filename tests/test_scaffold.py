@@ -1,6 +1,6 @@
 """``lossreg new-plugin``: the scaffolded package pip-installs offline and its own test (the
-conformance kit on its loss) passes; in the same venv, with the example company plugin
-installed too, ``lossreg check`` accepts ``configs/company_plugin.yaml``."""
+conformance kit on its loss) passes; with the example company plugin installed too,
+``lossreg check`` accepts ``docs/examples/acme_losses/company_plugin.yaml``."""
 
 from __future__ import annotations
 
@@ -13,20 +13,23 @@ from typing import Any
 import pytest
 
 from lossreg import LossregError
+from lossreg.cli import main
 from lossreg.cli.scaffold import plugin_names, scaffold
+from tests._pip import pip_install_target
 
 ROOT = Path(__file__).resolve().parents[1]
+COMPANY = "docs/examples/acme_losses/company_plugin.yaml"
 
 
-def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, cwd: Path = ROOT, env: Any = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A venv seeing this interpreter's packages, with a scaffolded plugin and acme-losses."""
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A scaffolded plugin and acme-losses, pip-installed into a directory on PYTHONPATH."""
     tmp = tmp_path_factory.mktemp("plugins")
     exe = shutil.which("lossreg")
     assert exe, "the `lossreg` console script is not installed (pip install -e .)"
@@ -34,25 +37,17 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert res.returncode == 0, res.stderr
     plugin = tmp / "globex-losses"
     files = sorted(p.relative_to(plugin).as_posix() for p in plugin.rglob("*") if p.is_file())
-    # a copy, so building it leaves no build/ or egg-info in the repository
+    # copies, so building them leaves no build/ or egg-info in the repository or the scaffold
     acme = shutil.copytree(ROOT / "docs" / "examples" / "acme_losses", tmp / "acme_losses")
-    # --without-pip: this interpreter's pip and setuptools do the offline install (ensurepip's
-    # older setuptools would shadow them and cannot build a wheel without the network)
-    res = run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", tmp / "v")
-    assert res.returncode == 0, res.stderr
-    python = tmp / "v" / "bin" / "python"
-    res = run(
-        python, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-        tmp / "globex-losses", acme,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    return {"python": python, "plugin": plugin, "files": files}
+    globex = shutil.copytree(plugin, tmp / "globex-build")
+    env = pip_install_target(tmp / "site", globex, acme)
+    return {"env": env, "plugin": plugin, "files": files}
 
 
 @pytest.mark.slow
-def test_scaffolded_plugin_installs_and_its_test_passes(venv: dict[str, Any]) -> None:
-    plugin = venv["plugin"]
-    assert venv["files"] == [
+def test_scaffolded_plugin_installs_and_its_test_passes(installed: dict[str, Any]) -> None:
+    plugin = installed["plugin"]
+    assert installed["files"] == [
         "README.md",
         "globex_losses/__init__.py",
         "globex_losses/losses.py",
@@ -64,19 +59,21 @@ def test_scaffolded_plugin_installs_and_its_test_passes(venv: dict[str, Any]) ->
         in (plugin / "pyproject.toml").read_text()
     )
     res = run(
-        venv["python"], "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
-        "--doctest-modules", "globex_losses", cwd=plugin,
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
+        "--doctest-modules", "globex_losses", cwd=plugin, env=installed["env"],
     )  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
     assert "4 passed" in res.stdout  # 3 tests and the docstring example
 
 
 @pytest.mark.slow
-def test_company_config_checks_with_the_plugin_installed(venv: dict[str, Any]) -> None:
-    res = run(venv["python"], "-m", "lossreg.cli", "check", "configs/company_plugin.yaml")
+def test_company_config_checks_with_the_plugin_installed(installed: dict[str, Any]) -> None:
+    exe = shutil.which("lossreg")
+    assert exe
+    res = run(exe, "check", COMPANY, env={**installed["env"], "COLUMNS": "200"})
     assert res.returncode == 0, res.stderr
     assert "charb: acme_charbonnier(eps=0.001, reduction='mean')" in res.stdout
-    assert "ok: configs/company_plugin.yaml is a valid lossreg config" in res.stdout
+    assert f"ok: {COMPANY} is a valid lossreg config" in res.stdout
 
 
 def test_names_derive_from_the_distribution_name() -> None:
@@ -96,3 +93,27 @@ def test_scaffold_never_overwrites(tmp_path: Path) -> None:
     with pytest.raises(LossregError, match="already exists and is not empty; nothing was written"):
         scaffold("acme-losses", tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("name", ["lossreg", "torch", "pydantic", "Torch", "json"])
+def test_names_of_installed_distributions_and_modules_are_refused(tmp_path, name) -> None:
+    with pytest.raises(LossregError, match="already (installed|importable)"):
+        scaffold(name, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_symlink_is_never_written_through(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LossregError, match="symbolic link"):
+        scaffold("initech-losses", tmp_path / "link")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_markup_in_a_path_is_printed_literally(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "1000")
+    assert main(["new-plugin", "initech-losses", "--dir", "run[/bold]"]) == 0
+    out = capsys.readouterr().out
+    assert "created plugin package in run[/bold]\n" in out
+    assert (tmp_path / "run[/bold]" / "pyproject.toml").is_file()

@@ -11,11 +11,20 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-from rich.console import Console
-from rich.markup import escape
+try:
+    import rich  # noqa: F401 - the printing in .output needs it
+    import typer
+except ImportError as _missing:  # one line saying what to install, not a traceback
+    raise SystemExit(
+        f"lossreg: the command line needs the `cli` extra ({_missing.name or 'typer'} is not "
+        "installed): pip install 'lossreg[cli]'"
+    ) from None
 
-__all__ = ["app", "main"]
+from .output import CliError, err, escape, needs_matplotlib, out, report, say, writable
+
+__all__ = ["CliError", "app", "main"]
+
+MAX_ELEMENTS = 2**26  # largest synthetic tensor `eval --shape` makes (256 MB of float32)
 
 app = typer.Typer(
     name="lossreg",
@@ -28,23 +37,14 @@ app = typer.Typer(
 )
 
 
-def _width(stream: Any) -> int | None:
-    """Terminal width on a terminal or with $COLUMNS; 120 columns when piped (not 80)."""
-    import os
-
-    return None if os.environ.get("COLUMNS") or stream.isatty() else 120
-
-
-out = Console(highlight=False, width=_width(sys.stdout))
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class CliError(Exception):
-    """A usage error of the command line with a hint (not a lossreg API error)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+ResolversOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-resolvers",
+        help="Run ${resolver:...} interpolations (e.g. oc.env); refused by default.",
+    ),
+]
 
 
 @app.callback()
@@ -66,27 +66,26 @@ def list_(
 
     import lossreg
 
-    from .paramdoc import summary_and_doc
-
     names = lossreg.available(tag=tag)
     if not names:
         from .._registry import registry
 
-        tags = sorted({t for rec in registry.records() for t in rec.tags})
-        raise CliError(f"no loss has the tag {tag!r}", f"tags in use: {', '.join(tags)}")
+        tags = ", ".join(registry.tags())
+        raise CliError(f"no loss has the tag {tag!r}", f"tags in use: {tags}")
     table = Table(title=f"{len(names)} losses" + (f" tagged {tag!r}" if tag else ""))
     for col in ("name", "aliases", "tags", "provider", "summary"):
         table.add_column(col, overflow="fold")
     for name in names:
         try:
             info = lossreg.describe(name)
-        except lossreg.LossregError as exc:  # one broken entry does not hide the others
-            table.add_row(name, "", "", "", f"[red]cannot describe: {escape(str(exc))}[/red]")
+        except Exception as exc:  # one broken entry does not hide the others
+            row = (escape(name), "", "", "", f"[red]cannot describe: {escape(str(exc))}[/red]")
+            table.add_row(*row)
             continue
         table.add_row(
             *(escape(x) for x in (info.name, ", ".join(info.aliases), ", ".join(info.tags))),
             escape(info.provider),
-            escape(summary_and_doc(info)[0]),
+            escape(info.summary),
         )
     out.print(table)
 
@@ -100,40 +99,37 @@ def show(name: Annotated[str, typer.Argument(help="A loss name or alias.")]) -> 
 
     import lossreg
 
-    from .._registry import registry
-    from .paramdoc import example_yaml, param_rows, summary_and_doc
+    from .paramdoc import example_yaml, input_text, param_rows, spec_facts
 
     info = lossreg.describe(name)
-    summary, doc = summary_and_doc(info)
-    out.print(f"[bold]{escape(info.name)}[/bold]  {escape(summary)}")
+    out.print(f"[bold]{escape(info.name)}[/bold]  {escape(info.summary)}")
     facts = {
         "aliases": ", ".join(info.aliases) or "-",
         "tags": ", ".join(info.tags) or "-",
         "provider": f"{info.provider} ({info.distribution or 'in-process'} {info.version or ''})",
         "kind": info.kind,
-        "inputs": ", ".join(info.inputs),
+        "inputs": input_text(info),
         "differentiable": "yes" if info.differentiable else "no (no gradient)",
+        **dict(spec_facts(info)),
     }
-    spec = registry.lookup(info.name).spec
-    if info.kind == "composite" and spec:
-        facts["expression"] = spec["expr"]
-    if info.kind == "preset" and spec:
-        facts["preset of"] = ", ".join(f"{k}: {v}" for k, v in spec.items())
     for key, value in facts.items():
-        out.print(f"  {key:<15}{value}")
+        out.print(f"  {key:<15}{escape(value)}")
     rows = param_rows(info.params)
     if rows:
         table = Table(title="parameters", title_justify="left")
         for col in ("name", "type", "default", "constraints", "description"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(r.name, r.type, r.default, r.constraints, r.description)
+            table.add_row(
+                *(escape(x) for x in (r.name, r.type, r.default, r.constraints)),
+                escape(r.description),
+            )
         out.print(table)
     else:
         out.print("  parameters     none")
-    if doc:
+    if info.doc:
         out.print("\n[bold]doc[/bold]")
-        out.print(inspect.cleandoc(doc), markup=False)
+        out.print(escape(inspect.cleandoc(info.doc)).replace("\\n", "\n"))
     out.print("\n[bold]example config[/bold]")
     out.print(example_yaml(info.name, info.params), markup=False)
 
@@ -159,10 +155,9 @@ def plugins() -> None:
     for s in plugin_statuses():
         status = f"[{colors.get(s.status, 'white')}]{s.status}[/]"
         if s.error:
-            status += f"\n{s.error}"
-        table.add_row(
-            s.name, s.distribution or "-", s.version or "-", s.value, status, ", ".join(s.losses)
-        )
+            status += f"\n{escape(s.error)}"
+        cells = (s.name, s.distribution or "-", s.version or "-", s.value)
+        table.add_row(*(escape(c) for c in cells), status, escape(", ".join(s.losses)))
     out.print(table)
 
 
@@ -178,6 +173,7 @@ def check(
         list[Path],
         typer.Argument(help="YAML configs; each spec is under `loss:` or is the whole file."),
     ],
+    allow_resolvers: ResolversOpt = False,
 ) -> None:
     """Load YAML configs, validate them, print each built tree."""
     import lossreg
@@ -187,12 +183,12 @@ def check(
     failed = 0
     for config in configs:
         try:
-            module = lossreg.build(load_spec(config))
+            module = lossreg.build(load_spec(config, allow_resolvers=allow_resolvers))
         except lossreg.LossregError as exc:
             if len(configs) == 1:
                 raise
             failed += 1
-            _report(exc, prefix=f"{config}: ")
+            report(exc, prefix=f"{config}: ")
             continue
         out.print(_tree(module, str(config)))
         out.print(f"[green]ok[/green]: {escape(str(config))} is a valid lossreg config")
@@ -206,7 +202,7 @@ def _tree(module: Any, label: str) -> Any:
     import lossreg
 
     config = lossreg.to_config(module)
-    tree = Tree(f"[bold]{label}[/bold]")
+    tree = Tree(f"[bold]{escape(label)}[/bold]")
     _add(tree, module, config)
     return tree
 
@@ -214,12 +210,16 @@ def _tree(module: Any, label: str) -> Any:
 def _add(tree: Any, module: Any, config: dict[str, Any], label: str = "") -> None:
     import lossreg
 
+    from .plot import objective_lines
+
     if "expr" in config:
         node = tree.add(f"{label}composite [cyan]{escape(config['expr'])}[/cyan]")
         for key, term in module.terms.items():
             route = config["terms"].get(key, {}).get("inputs")
             routed = f" [dim]inputs {escape(str(route))}[/dim]" if route else ""
             _add(node, term, lossreg.to_config(term), f"{escape(key)}{routed}: ")
+        for line in objective_lines(module):  # weights, schedules, balance, deep supervision
+            node.add(escape(line))
         return
     params = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in ("name", "inputs"))
     tree.add(f"{label}[bold]{escape(config['name'])}[/bold]({escape(params)})")
@@ -232,9 +232,14 @@ def eval_(
         str | None,
         typer.Option(help="Input shape N,C,*spatial (e.g. 4,3,32,32); target follows the loss."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic tensors.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**64 - 1, help="Seed of the synthetic tensors.")
+    ] = 0,
+    allow_resolvers: ResolversOpt = False,
 ) -> None:
     """Run the built loss on synthetic tensors; print the total and every term."""
+    import math
+
     from rich.table import Table
 
     import lossreg
@@ -243,20 +248,26 @@ def eval_(
     from .synthetic import as_shape, describe_tensor, synth_call
 
     input_shape = as_shape(shape) if shape else None  # a bad --shape fails before any work
-    module = lossreg.build(load_spec(config))
+    if input_shape is not None and math.prod(input_shape) > MAX_ELEMENTS:
+        raise CliError(
+            f"--shape {shape} makes a tensor of {math.prod(input_shape):,} elements; "
+            f"at most {MAX_ELEMENTS:,}",
+            "a few small dimensions show the loss, e.g. --shape 4,3,32,32",
+        )
+    module = lossreg.build(load_spec(config, allow_resolvers=allow_resolvers))
     value, tensors, _ = synth_call(module, input_shape, seed)
     out.print(f"[bold]{escape(str(config))}[/bold] on synthetic tensors (seed {seed})")
     table = Table()
     table.add_column("tensor")
     table.add_column("shape, dtype")
     for key, t in tensors.items():
-        table.add_row(key, describe_tensor(t))
+        table.add_row(escape(key), describe_tensor(t))
     out.print(table)
     values = Table()
     values.add_column("term")
     values.add_column("value", justify="right")
     for key, v in getattr(module, "last_values", {}).items():
-        values.add_row(key, _num(v))
+        values.add_row(escape(key), _num(v))
     values.add_row("[bold]total[/bold]", f"[bold]{_num(value)}[/bold]")
     out.print(values)
 
@@ -272,33 +283,49 @@ def schema(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """JSON Schema (draft 2020-12) of a loss spec, for YAML editors and CI."""
     from .json_schema import loss_spec_schema
 
+    if output is not None:
+        output = writable(output, force)
     text = json.dumps(loss_spec_schema(), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n", encoding="utf-8")
-        err.print(f"wrote {output}")
+        say(err, f"wrote {output}")
 
 
 # -- plot, demo, new-plugin ------------------------------------------------------------------
 @app.command()
 def plot(
-    names: Annotated[list[str], typer.Argument(help="Loss names or aliases.")],
+    names: Annotated[list[str] | None, typer.Argument(help="Loss names or aliases.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
         "losses.png"
     ),
+    schedule: Annotated[
+        Path | None, typer.Option(help="Draw each weight of this config over steps instead.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps to draw (--schedule).")] = None,
+    force: ForceOpt = False,
 ) -> None:
-    """Loss value against prediction for the named losses, as a PNG.
+    """Loss value against prediction for the named losses, as a PNG; or, with --schedule
+    CONFIG, each named weight of a composite over training steps.
 
     `focal` alone reproduces Figure 1 of Lin et al. 2017 (loss against p_t for several gamma).
     """
-    from .plot import plot_losses
+    needs_matplotlib()
+    output = writable(output, force, png=True)
+    from .plot import plot_losses, plot_schedule
 
-    out.print(f"wrote {plot_losses(names, output)}")
+    if schedule is not None:
+        say(out, f"wrote {plot_schedule(schedule, output, steps)}")
+        return
+    if not names:
+        raise CliError("name at least one loss, or pass --schedule CONFIG", "lossreg plot focal")
+    say(out, f"wrote {plot_losses(names, output)}")
 
 
 @app.command()
@@ -310,13 +337,22 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG of the loss curves.")] = Path(
         "demo_losses.png"
     ),
-    seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**64 - 1, help="Seed of the data and the model.")
+    ] = 0,
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Train as N local torch.distributed processes (gloo).")
+    ] = 1,
+    force: ForceOpt = False,
 ) -> None:
-    """Train a small segmentation net on synthetic imbalanced blobs with the demo objective
-    and with bce alone; report validation dice and IoU of both and plot the loss curves."""
+    """Train a small segmentation net on synthetic imbalanced blobs with the demo objective,
+    with bce alone, and with a scheduled, deep-supervised objective; report validation dice
+    and IoU of each and plot the loss curves."""
+    needs_matplotlib()  # before training, not after both runs
+    output = writable(output, force, png=True)
     from .demo import run_demo
 
-    run_demo(config=config, steps=steps, output=output, seed=seed, console=out)
+    run_demo(config=config, steps=steps, output=output, seed=seed, console=out, nproc=nproc)
 
 
 @app.command("new-plugin")
@@ -327,60 +363,19 @@ def new_plugin(
     ] = None,
 ) -> None:
     """Scaffold a company plugin package: pyproject entry point, a loss, its test."""
+    import shlex
+
     from .scaffold import scaffold
 
     root = scaffold(name, directory)
-    out.print(f"created plugin package in {root}")
+    say(out, f"created plugin package in {root}")
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        out.print(f"  {path.relative_to(root)}")
-    out.print(
-        "next: pip install -e " + str(root) + f" && python -m pytest {root / 'tests'}",
-        markup=False,
+        say(out, f"  {path.relative_to(root)}")
+    say(
+        out,
+        f"next: pip install -e {shlex.quote(str(root))} "
+        f"&& python -m pytest {shlex.quote(str(root / 'tests'))}",
     )
-
-
-# -- errors ----------------------------------------------------------------------------------
-def _hint(exc: BaseException) -> str:
-    from ..errors import (
-        ConfigError,
-        DuplicateLossError,
-        ExpressionError,
-        LossregError,
-        PluginError,
-        UnknownLossError,
-    )
-
-    hint = getattr(exc, "hint", None)
-    if hint is not None:
-        return str(hint)
-    if isinstance(exc, UnknownLossError) or "unknown loss" in str(exc):
-        return "`lossreg list` shows the registered losses; `lossreg plugins` what is installed"
-    if isinstance(exc, ConfigError):
-        losses = list(dict.fromkeys(p.loss for p in exc.problems if p.loss))
-        show = f"`lossreg show {losses[0]}`" if len(losses) == 1 else "`lossreg show NAME`"
-        return f"{show} lists the parameters; `lossreg schema` gives a JSON Schema for editors"
-    if isinstance(exc, ExpressionError):
-        return "expressions use numbers, names, + - * /, unary minus and parentheses"
-    if isinstance(exc, (PluginError, DuplicateLossError)):
-        return "`lossreg plugins` shows each plugin and its status"
-    if isinstance(exc, LossregError):
-        return ""
-    return "rerun with --debug for the full traceback"
-
-
-def _report(exc: BaseException, prefix: str = "") -> None:
-    from ..errors import LossregError
-
-    text = str(exc).strip() or type(exc).__name__
-    if not isinstance(exc, (LossregError, CliError, OSError)):
-        text = f"{type(exc).__name__}: {text}"
-    first, _, rest = text.partition("\n")
-    err.print(f"[bold red]error:[/bold red] {escape(prefix + first)}")
-    if rest:
-        err.print(escape(rest))
-    hint = _hint(exc)
-    if hint:
-        err.print(f"[dim]hint:[/dim] {escape(hint)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code)
         if debug:
             raise
-        _report(exc)
+        report(exc)
         return 1
     return result if isinstance(result, int) else 0
 

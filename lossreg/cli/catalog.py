@@ -11,8 +11,8 @@ import inspect
 import warnings
 
 from .._build import describe
-from .._registry import LossInfo, available, registry
-from .paramdoc import example_yaml, param_rows, summary_and_doc
+from .._registry import LossInfo, available
+from .paramdoc import example_yaml, input_text, param_rows, spec_facts
 
 __all__ = ["render_catalog"]
 
@@ -39,7 +39,7 @@ def _cell(text: str) -> str:
 
 
 def _entry(info: LossInfo) -> str:
-    summary, doc = summary_and_doc(info)
+    summary, doc = info.summary, info.doc
     lines = [f"### `{info.name}`", "", summary, ""]
     origin = f"{info.distribution or 'in-process'} {info.version or ''}".strip()
     facts = [
@@ -47,14 +47,10 @@ def _entry(info: LossInfo) -> str:
         ("tags", ", ".join(info.tags) or "none"),
         ("provider", f"`{info.provider}` ({origin})"),
         ("kind", info.kind),
-        ("inputs", ", ".join(f"`{i}`" for i in info.inputs)),
+        ("inputs", input_text(info, "`")),
         ("differentiable", "yes" if info.differentiable else "**no** (no gradient)"),
+        *spec_facts(info, "`"),
     ]
-    spec = registry.lookup(info.name).spec
-    if info.kind == "composite" and spec:
-        facts.append(("expression", f"`{spec['expr']}`"))
-    if info.kind == "preset" and spec:
-        facts.append(("preset of", ", ".join(f"`{k}: {v}`" for k, v in spec.items())))
     lines += [f"- **{k}**: {v}" for k, v in facts]
     rows = param_rows(info.params)
     lines.append("")

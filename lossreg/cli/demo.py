@@ -2,9 +2,12 @@
 
 A small fully convolutional net learns to segment small bright blobs in noisy images: a few
 percent of the pixels are foreground, the imbalance where an overlap term helps. It trains
-twice from the same initial weights and the same batches, once with the demo objective
-(``configs/demo.yaml``: ``0.5*dice + bce_with_logits``) and once with ``bce_with_logits``
-alone, then reports validation dice and IoU of both and writes a PNG of the curves.
+three times from the same initial weights and the same batches: with the demo objective
+(``configs/demo.yaml``: ``0.5*dice + bce_with_logits``), with ``bce_with_logits`` alone, and
+with the training objective of ``configs/demo_scheduled.yaml`` (the demo objective plus a focal
+term ramped in by a schedule, applied to three outputs of the net by deep supervision). It
+reports validation dice and IoU of each and writes a PNG of the curves. ``--nproc N`` runs the
+same job as N ``torch.distributed`` processes (see ``demo_dist.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["DEMO_CONFIG", "BlobData", "make_blobs", "run_demo", "train"]
+from .._composite import iter_composites
+
+__all__ = ["DEMO_CONFIG", "SCHEDULED_CONFIG", "BlobData", "make_blobs", "run_demo", "train"]
 
 #: The embedded default objective; ``configs/demo.yaml`` holds the same text (tested).
 DEMO_CONFIG = """\
@@ -29,6 +34,25 @@ loss:
   terms:
     dice: {name: dice, mode: binary, smooth: 1.0}
 """
+#: The third run's objective; ``configs/demo_scheduled.yaml`` holds the same text (tested).
+SCHEDULED_CONFIG = """\
+# The demo objective grown into a training objective (docs/objectives.md):
+# - a focal term ramped in after a warm-up: its weight `w_focal` is a schedule of the step
+#   counter (lossreg demo calls objective.step() once per optimizer step);
+# - deep supervision: the net returns three outputs (full, half and quarter resolution) and
+#   the objective is applied to each against the mask resized nearest-exact, weights 1, 1/2,
+#   1/4 divided by their sum.
+# `lossreg demo` trains with it as the third curve; `lossreg plot --schedule` draws w_focal.
+loss:
+  expr: 0.5*dice + bce_with_logits + w_focal*focal
+  weights:
+    w_focal: {schedule: linear, start: 0.0, end: 1.0, steps: 50, begin: 25}
+  terms:
+    dice: {name: dice, mode: binary, smooth: 1.0}
+    focal: {name: focal, mode: binary}
+  deep_supervision: {weights: exp, normalize: true}
+"""
+SCHEDULED_LABEL = "scheduled focal, deep supervision"
 BASELINE = "bce_with_logits"
 SIZE = 32
 
@@ -65,16 +89,36 @@ def make_blobs(n: int, size: int = SIZE, *, seed: int = 0) -> BlobData:
     return BlobData(masks * brightness + smudge + noise, masks)
 
 
-def make_net() -> nn.Module:
-    """A small dilated fully convolutional net: full resolution, about 7k parameters."""
+def make_net(deep: bool = False) -> nn.Module:
+    """A small dilated fully convolutional net: full resolution, about 7k parameters; with
+    ``deep``, two more 1x1 heads on pooled features give half and quarter resolution outputs."""
 
     def block(cin: int, cout: int, dilation: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation), nn.ReLU()]
 
-    return nn.Sequential(
+    body = nn.Sequential(
         *block(1, 16, 1), *block(16, 16, 2), *block(16, 16, 4), *block(16, 16, 1),
         nn.Conv2d(16, 1, 1),
     )  # fmt: skip
+    return DeepNet(body) if deep else body
+
+
+class DeepNet(nn.Module):
+    """``body``'s output at full resolution, and from its features at 1/2 and 1/4 (training
+    only: in eval mode the full-resolution output alone, so validation is the same code)."""
+
+    def __init__(self, body: nn.Sequential) -> None:
+        super().__init__()
+        self.features, self.head = body[:-1], body[-1]
+        self.aux = nn.ModuleList([nn.Conv2d(16, 1, 1), nn.Conv2d(16, 1, 1)])
+
+    def forward(self, x: torch.Tensor) -> Any:
+        f = self.features(x)
+        out = self.head(f)
+        if not self.training:
+            return out
+        pooled = [nn.functional.avg_pool2d(f, 2**i) for i in (1, 2)]
+        return [out, *(head(p) for head, p in zip(self.aux, pooled, strict=True))]
 
 
 @dataclass
@@ -100,11 +144,20 @@ def overlap_scores(logits: torch.Tensor, masks: torch.Tensor) -> tuple[float, fl
     return dice, iou
 
 
-def _call(objective: nn.Module, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def _call(objective: nn.Module, logits: Any, masks: torch.Tensor) -> torch.Tensor:
     routes = getattr(objective, "routes", {})
     if any(routes.values()):  # routed terms take tensors by name
         return objective(input=logits, target=masks, logits=logits, mask=masks)  # type: ignore[no-any-return]
     return objective(logits, masks)  # type: ignore[no-any-return]
+
+
+def _predict(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    net.eval()  # a deep-supervised net returns its full-resolution output alone
+    try:
+        out: torch.Tensor = net(images)
+    finally:
+        net.train()
+    return out
 
 
 def train(
@@ -117,23 +170,35 @@ def train(
     seed: int,
     batch: int = 16,
     progress: Any = None,
+    shard: tuple[int, int] = (0, 1),
+    wrap: Any = None,
 ) -> RunResult:
-    """Train a fresh net (seeded) with ``objective``; record every term's curve."""
+    """Train a fresh net (seeded) with ``objective``; record every term's curve.
+
+    ``shard=(rank, world)`` trains on that rank's slice of every batch, with the net wrapped by
+    ``wrap`` (``DistributedDataParallel``); validation uses the whole net on every rank.
+    """
     torch.manual_seed(seed)
-    net = make_net()
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    deep = getattr(objective, "deep_supervision", None) is not None
+    net = make_net(deep)
+    model = wrap(net) if wrap is not None else net
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rank, world = shard
+    part = slice(rank * batch // world, (rank + 1) * batch // world)
     order = torch.Generator().manual_seed(seed + 1)  # both runs see the same batches
     result = RunResult(label)
     task = progress.add_task(label, total=steps, terms="") if progress else None
     start = time.perf_counter()
     val_every = max(1, steps // 15)
     for step in range(1, steps + 1):
-        idx = torch.randint(0, len(train_data.images), (batch,), generator=order)
-        logits = net(train_data.images[idx])
+        idx = torch.randint(0, len(train_data.images), (batch,), generator=order)[part]
+        logits = model(train_data.images[idx])
         loss = _call(objective, logits, train_data.masks[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
+        for composite in iter_composites(objective):  # schedules count optimizer steps
+            composite.step()
         values = dict(getattr(objective, "last_values", None) or {label: loss.detach()})
         values["total"] = loss.detach()
         for key, v in values.items():
@@ -141,18 +206,23 @@ def train(
         if step % val_every == 0 or step == steps:
             with torch.no_grad():
                 result.val_steps.append(step)
-                result.val_dice.append(overlap_scores(net(val_data.images), val_data.masks)[0])
+                result.val_dice.append(
+                    overlap_scores(_predict(net, val_data.images), val_data.masks)[0]
+                )
         if progress is not None:
             text = "  ".join(f"{k} {float(v):.4f}" for k, v in values.items())
             progress.update(task, advance=1, terms=text)
     with torch.no_grad():
-        result.dice, result.iou = overlap_scores(net(val_data.images), val_data.masks)
+        result.dice, result.iou = overlap_scores(_predict(net, val_data.images), val_data.masks)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def load_objective(config: Path | None) -> tuple[nn.Module, str]:
-    """The demo objective from ``config`` or the embedded default, and its expression."""
+def load_objective(
+    config: Path | None, default: str = DEMO_CONFIG, dist_sync: bool = False
+) -> tuple[nn.Module, str]:
+    """The objective from ``config`` or the embedded ``default``, and its expression; with
+    ``dist_sync``, every term that can sync its statistics across ranks does."""
     import lossreg
 
     from .config_file import load_spec
@@ -160,12 +230,31 @@ def load_objective(config: Path | None) -> tuple[nn.Module, str]:
     if config is None:
         from omegaconf import OmegaConf
 
-        spec = OmegaConf.to_container(OmegaConf.create(DEMO_CONFIG), resolve=True)["loss"]  # type: ignore[index, call-overload]
+        spec = OmegaConf.to_container(OmegaConf.create(default), resolve=True)["loss"]  # type: ignore[index, call-overload]
     else:
         spec = load_spec(config)
     objective = lossreg.build(spec)
+    if dist_sync:
+        objective = lossreg.build(_synced(lossreg.to_config(objective)))
     cfg = lossreg.to_config(objective)
     return objective, cfg.get("expr") or cfg["name"]
+
+
+def _synced(config: dict[str, Any]) -> dict[str, Any]:
+    if "dist_sync" in config:
+        return {**config, "dist_sync": True}
+    if "terms" in config:
+        return {**config, "terms": {k: _synced(v) for k, v in config["terms"].items()}}
+    return config
+
+
+def objectives(config: Path | None, dist_sync: bool = False) -> dict[str, nn.Module]:
+    """The demo's three objectives by label: the demo one, the baseline, the scheduled one."""
+    import lossreg
+
+    objective, expr = load_objective(config, dist_sync=dist_sync)
+    scheduled, _ = load_objective(None, SCHEDULED_CONFIG, dist_sync=dist_sync)
+    return {expr: objective, BASELINE: lossreg.build(BASELINE), SCHEDULED_LABEL: scheduled}
 
 
 def run_demo(
@@ -177,39 +266,50 @@ def run_demo(
     console: Any = None,
     n_train: int = 256,
     n_val: int = 64,
+    nproc: int = 1,
 ) -> dict[str, RunResult]:
-    """Train with the demo objective and with bce alone; print a table, write the PNG."""
+    """Train with the three objectives; print a table, write the PNG. With ``nproc > 1`` the
+    training runs in that many ``torch.distributed`` processes (gloo, CPU)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
-
-    import lossreg
 
     console = console or Console()
     # One thread: these small convolutions gain little from more, and a second thread
     # competing for a busy core made steps up to 10x slower in our measurements.
     torch.set_num_threads(1)
-    objective, expr = load_objective(config)
-    baseline = lossreg.build(BASELINE)
+    runs = objectives(config)  # a bad config fails here, before any process starts
     train_data = make_blobs(n_train, seed=seed)
     val_data = make_blobs(n_val, seed=seed + 10_000)
     console.print(
         f"synthetic blobs: {n_train} train / {n_val} val images {SIZE}x{SIZE}, "
         f"{100 * train_data.foreground:.1f}% foreground pixels; {steps} steps per run"
+        + (
+            f"; {nproc} processes (gloo), each a 1/{nproc} share of every batch"
+            if nproc > 1
+            else ""
+        )
     )
-    results: dict[str, RunResult] = {}
-    with Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[terms]}"),
-        console=console,
-    ) as progress:
-        for label, obj in ((expr, objective), (BASELINE, baseline)):
-            results[label] = train(
-                obj, label, train_data, val_data, steps=steps, seed=seed, progress=progress
-            )
+    if nproc > 1:
+        from .demo_dist import train_distributed
+
+        results = train_distributed(
+            config, nproc, steps=steps, seed=seed, n_train=n_train, n_val=n_val
+        )
+    else:
+        results = {}
+        with Progress(
+            TextColumn("{task.description:<34}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[terms]}"),
+            console=console,
+        ) as progress:
+            for label, obj in runs.items():
+                results[label] = train(
+                    obj, label, train_data, val_data, steps=steps, seed=seed, progress=progress
+                )
     table = Table(title=f"validation ({n_val} images, threshold 0.5)")
     for col in ("objective", "dice", "IoU", "train time"):
         table.add_column(col, justify="left" if col == "objective" else "right")
@@ -220,12 +320,12 @@ def run_demo(
 
     output = png_path(output)
     save_curves(results, output)
-    console.print(f"wrote {output}")
+    console.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
     return results
 
 
 def save_curves(results: dict[str, RunResult], output: Path) -> None:
-    """Two panels: training curves of every term of both runs, and validation dice."""
+    """Two panels: training curves of every term of every run, and validation dice."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,11 +14,12 @@ used by interpolation). Any parameter may be an OmegaConf interpolation string
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from .._params import class_name
 
 __all__ = ["SCHEMA_DIALECT", "loss_spec_schema"]
 
@@ -30,6 +31,9 @@ _INTERPOLATION = {
 }
 
 
+_DEEP_SUPERVISION = "apply to a list of outputs: {weights: same|exp|[...], normalize: true}"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -37,11 +41,20 @@ class _Strict(BaseModel):
 def _spec_models() -> list[type[BaseModel]]:
     from .._build import describe
     from .._registry import registry
+    from ..errors import LossregError
 
     models = []
+    titles: set[str] = set()
     for rec in registry.records():
-        info = describe(rec.name)
+        try:
+            info = describe(rec.name)
+        except LossregError:  # e.g. a preset of a disabled plugin's loss: skip that entry
+            continue
         names = (info.name, *info.aliases)
+        title = _title(info.name) + "Spec"
+        while title in titles:  # `Dice` and `dice`, `my_loss` and `myLoss`: one model each
+            title = "_" + title
+        titles.add(title)
         fields: dict[str, Any] = {
             "name": (
                 Literal[names],
@@ -55,9 +68,13 @@ def _spec_models() -> list[type[BaseModel]]:
                     f"(arguments: {', '.join(info.inputs)})",
                 ),
             ),
+            "deep_supervision": (
+                dict[str, Any] | None,
+                Field(None, description=_DEEP_SUPERVISION),
+            ),
         }
         model = pydantic.create_model(
-            _title(info.name) + "Spec",
+            title,
             __base__=info.params,
             __doc__=info.summary or info.name,
             **fields,
@@ -67,7 +84,7 @@ def _spec_models() -> list[type[BaseModel]]:
 
 
 def _title(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", name) if p)
+    return class_name(name)
 
 
 def loss_spec_schema() -> dict[str, Any]:
@@ -87,6 +104,15 @@ def loss_spec_schema() -> dict[str, Any]:
             default_factory=dict,
             description="term key -> loss spec (or a registered name)",
         )
+        weights: dict[str, Union[float, dict[str, Any]]] | None = Field(  # noqa: UP007
+            None,
+            description="weight name -> number or schedule ({schedule: linear|cosine|piecewise|"
+            "multistep|exponential, ...}); see docs/objectives.md",
+        )
+        balance: dict[str, Any] | None = Field(
+            None, description="learned weighting: {method: uncertainty, terms: [...], init: 0}"
+        )
+        deep_supervision: dict[str, Any] | None = Field(None, description=_DEEP_SUPERVISION)
 
     spec: Any = Union[str, single, Composite]  # noqa: UP007
     schema = TypeAdapter(spec).json_schema(mode="validation")

@@ -14,7 +14,7 @@ from pydantic_core import PydanticUndefined
 
 from .._params import TensorParam
 
-__all__ = ["ParamRow", "example_yaml", "param_rows", "summary_and_doc"]
+__all__ = ["ParamRow", "example_yaml", "input_text", "param_rows", "spec_facts"]
 
 _BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 
@@ -52,18 +52,26 @@ def param_rows(model: type[BaseModel]) -> list[ParamRow]:
     return rows
 
 
-def summary_and_doc(info: Any) -> tuple[str, str]:
-    """A loss's summary and docstring; a preset without its own borrows its base's."""
-    from .._build import describe
-    from .._registry import registry
+def input_text(info: Any, quote: str = "") -> str:
+    """A loss's tensor arguments with their declared kinds: ``input (logits), target (...)``;
+    a preset's as its settings make them (``BCELoss``'s input holds probabilities)."""
+    from .._synthetic import effective_kind
 
-    summary, doc = info.summary, info.doc
-    spec = registry.lookup(info.name).spec
-    if info.kind == "preset" and spec and not (summary and doc):
-        base = describe(spec["name"])
-        summary = summary or base.summary
-        doc = doc or base.doc
-    return summary, doc
+    spec = info.spec if info.kind == "preset" else {}
+    kinds = {a: effective_kind(k, spec) for a, k in (info.input_kinds or {}).items()}
+    return ", ".join(
+        f"{quote}{a}{quote}" + (f" ({kinds[a]})" if a in kinds else "") for a in info.inputs
+    )
+
+
+def spec_facts(info: Any, quote: str = "") -> list[tuple[str, str]]:
+    """What a preset stands on or a composite computes, as (label, text) rows."""
+    if info.kind == "composite" and info.spec:
+        return [("expression", f"{quote}{info.spec['expr']}{quote}")]
+    if info.kind == "preset" and info.spec:
+        shown = ", ".join(f"{quote}{k}: {v}{quote}" for k, v in info.spec.items())
+        return [("preset of", shown)]
+    return []
 
 
 def defaults(model: type[BaseModel]) -> dict[str, Any]:

@@ -57,9 +57,7 @@ class {title}Params(lossreg.Params):
     """Parameters of ``{loss}``; each description is its documentation."""
 
     delta: float = Field(1.0, gt=0, description="scale of the residual: |d| << delta is quadratic")
-    reduction: lossreg.Reduction = Field(
-        "mean", description="`mean` over elements, `sum`, or `none` (input's shape)"
-    )
+    reduction: lossreg.Reduction = lossreg.reduction_field("input's shape")
 
 
 def {loss}(
@@ -80,11 +78,7 @@ def {loss}(
     x = (x - target.to(x.dtype)) / delta
     a = x.abs()
     loss = delta**2 * (a + torch.nn.functional.softplus(-2 * a) - math.log(2.0))
-    if reduction == "mean":
-        loss = loss.mean()
-    elif reduction == "sum":
-        loss = loss.sum()
-    return loss.to(input.dtype)
+    return lossreg.reduce(loss, reduction, "{loss}").to(input.dtype)
 
 
 @lossreg.hookimpl
@@ -172,10 +166,41 @@ def plugin_names(name: str) -> dict[str, str]:
     }
 
 
+def _refuse_taken(names: dict[str, str]) -> None:
+    """Refuse the name of an installed distribution or an importable module: ``pip install
+    -e`` of the scaffold would replace it (``new-plugin torch`` must not shadow torch)."""
+    import importlib.metadata as md
+    import importlib.util
+
+    try:
+        md.distribution(names["dist"])
+    except md.PackageNotFoundError:
+        pass
+    else:
+        raise LossregError(
+            f"new-plugin: a distribution named {names['dist']!r} is already installed; "
+            "installing the scaffold would replace it. Choose another name (e.g. "
+            f"{names['dist']}-losses or yourcompany-losses)"
+        )
+    try:
+        spec = importlib.util.find_spec(names["module"])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        raise LossregError(
+            f"new-plugin: a module named {names['module']!r} is already importable "
+            f"({spec.origin or 'a namespace package'}); the scaffold's package would shadow it "
+            "or be shadowed. Choose another name"
+        )
+
+
 def scaffold(name: str, directory: Path | None = None) -> Path:
     """Create the plugin package for ``name`` in ``directory`` (default ``./name``)."""
     names = plugin_names(name)
+    _refuse_taken(names)
     root = Path(directory) if directory is not None else Path(name)
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise LossregError(f"new-plugin: {root} is a symbolic link or a file; nothing was written")
     if root.exists() and any(root.iterdir()):
         raise LossregError(
             f"new-plugin: {root} already exists and is not empty; nothing was written"

@@ -1,81 +1,22 @@
-"""Synthetic tensors for ``lossreg eval``: plausible inputs for any built loss.
+"""Synthetic tensors for ``lossreg eval``: each loss (each term of a composite) gets the
+tensors its registration declares (``inputs=``), made by :mod:`lossreg._synthetic`.
 
-For each loss (each term of a composite) a few kinds of (input, target) pairs are tried in
-an order guided by its tags and parameters, and the first one the loss accepts is used:
-
-- ``dense``: logits ``shape`` and a binary target of the same shape (bce, dice, mse, ...);
-- ``indices``: logits ``(N, C, *)`` and class indices ``(N, *)`` (cross-entropy, multiclass);
-- ``boxes``: ``(N, 4)`` boxes as ``(x1, y1, x2, y2)`` (detection);
-- ``same``: every tensor argument a standard normal of ``shape`` (triplet, cosine, ...).
-
-Tensors shared between composite terms (routed to the same name) are generated once.
+Tensors shared between composite terms (routed to the same name) are made once.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from .._build import describe, to_config
 from .._composite import CompositeLoss
+from .._synthetic import DEFAULT_SHAPE, call_on, make_inputs
 from ..errors import LossregError
 
 __all__ = ["DEFAULT_SHAPE", "synth_call"]
 
-DEFAULT_SHAPE = (4, 3, 16, 16)
 Tensors = dict[str, torch.Tensor]
-
-
-def _dense(args: tuple[str, ...], shape: tuple[int, ...], gen: torch.Generator) -> Tensors:
-    x = torch.randn(shape, generator=gen)
-    y = (torch.rand(shape, generator=gen) < 0.3).float()
-    return {args[0]: x, args[1]: y}
-
-
-def _indices(args: tuple[str, ...], shape: tuple[int, ...], gen: torch.Generator) -> Tensors:
-    if len(shape) < 2:
-        shape = (shape[0] if shape else 4, 3)
-    x = torch.randn(shape, generator=gen)
-    y = torch.randint(0, shape[1], (shape[0], *shape[2:]), generator=gen)
-    return {args[0]: x, args[1]: y}
-
-
-def _boxes(args: tuple[str, ...], shape: tuple[int, ...], gen: torch.Generator) -> Tensors:
-    n = shape[0] if shape else 4
-
-    def boxes() -> torch.Tensor:
-        xy = torch.rand(n, 2, generator=gen) * 10
-        wh = torch.rand(n, 2, generator=gen) * 5 + 1
-        return torch.cat([xy, xy + wh], dim=1)
-
-    return {args[0]: boxes(), args[1]: boxes()}
-
-
-def _same(args: tuple[str, ...], shape: tuple[int, ...], gen: torch.Generator) -> Tensors:
-    return {a: torch.randn(shape, generator=gen) for a in args}
-
-
-Maker = Callable[[tuple[str, ...], tuple[int, ...], torch.Generator], Tensors]
-_MAKERS: dict[str, Maker] = {
-    "dense": _dense,
-    "indices": _indices,
-    "boxes": _boxes,
-    "same": _same,
-}
-
-
-def _order(module: nn.Module) -> list[str]:
-    config = to_config(module)
-    info = describe(config["name"])
-    if len(info.inputs) != 2:
-        return ["same"]
-    if "detection" in info.tags or "box" in info.name:
-        return ["boxes", "indices", "dense", "same"]
-    if config.get("mode") == "multiclass" or "ignore_index" in config:
-        return ["indices", "dense", "boxes", "same"]
-    return ["dense", "indices", "boxes", "same"]
 
 
 def default_shape(module: nn.Module) -> tuple[int, ...]:
@@ -99,73 +40,45 @@ def synth_call(
     Without ``shape``: :func:`default_shape`, cut to ``(N, C)`` when a term takes boxes.
     """
     module = getattr(module, "_orig_mod", module)
+    terms = dict(module.terms) if isinstance(module, CompositeLoss) else {"": module}
     if shape is None:
         shape = default_shape(module)
-        terms = module.terms.values() if isinstance(module, CompositeLoss) else [module]
-        if any(_order(t)[0] == "boxes" for t in terms):  # detection: per-box logits (N, C)
+        if any(_kinds(t)[0] == "boxes" for t in terms.values()):  # per-box logits (N, C)
             shape = shape[:2]
     gen = torch.Generator().manual_seed(seed)
     if not isinstance(module, CompositeLoss):
-        tensors = _fit(module, _args(module), shape, gen, {}, "loss")
-        return module(*tensors.values()), tensors, False
+        config = to_config(module)
+        info = describe(config["name"])
+        tensors = make_inputs(info.inputs, info.input_kinds, config, shape, gen)
+        return call_on(module, info.name, info.input_kinds, tuple(tensors.values())), tensors, False
     keywords = any(route for route in module.routes.values())
     shared: Tensors = {}
-    for key, term in module.terms.items():
-        route = module.routes.get(key) or {a: a for a in module.arg_names[key]}
+    for key, term in terms.items():
+        args = module.arg_names[key]
+        route = module.routes.get(key) or {a: a for a in args}
         if not keywords:  # every term gets the same positional (input, target)
-            route = {a: ("input", "target")[i] for i, a in enumerate(module.arg_names[key][:2])}
-        _fit(term, tuple(route), shape, gen, shared, f"term {key!r}", route)
+            route = {a: ("input", "target")[i] for i, a in enumerate(args[:2])}
+        if len(route) < len(args):
+            raise LossregError(
+                f"eval: term {key!r} takes {len(args)} tensors {args}; call-by-position gives "
+                "two (input, target): route its tensors with `inputs:`"
+            )
+        config = to_config(term)
+        info = describe(config["name"])
+        mine = {a: shared[route[a]] for a in args if route[a] in shared}
+        tensors = make_inputs(args, info.input_kinds, config, shape, gen, mine)
+        with torch.no_grad():  # each term on its own first: its error names it
+            call_on(term, f"term {key!r} ({info.name})", info.input_kinds, tensors)
+        for a, t in tensors.items():
+            shared.setdefault(route[a], t)
     if keywords:
         return module(**shared), shared, True
     return module(shared["input"], shared["target"]), shared, False
 
 
-def _args(module: nn.Module) -> tuple[str, ...]:
-    return describe(to_config(module)["name"]).inputs
-
-
-def _fit(
-    module: nn.Module,
-    args: tuple[str, ...],
-    shape: tuple[int, ...],
-    gen: torch.Generator,
-    shared: Tensors,
-    what: str,
-    route: Mapping[str, str] | None = None,
-) -> Tensors:
-    """Find tensors ``module`` accepts, reusing those already in ``shared``; add them there."""
-    route = dict(route or {a: a for a in args})
-    errors = []
-    kinds = describe(to_config(module)["name"]).input_kinds or {}
-    for kind in _order(module):
-        made = _as_declared(_MAKERS[kind](args, shape, gen), kinds)
-        tensors = {a: shared.get(route[a], made[a]) for a in args}
-        try:
-            with torch.no_grad():
-                module(*tensors.values())
-        except Exception as exc:  # not this kind of input; try the next
-            errors.append(f"{kind}: {' '.join(str(exc).split())[:200]}")
-            continue
-        for a, t in tensors.items():
-            shared.setdefault(route[a], t)
-        return {route[a]: t for a, t in tensors.items()}
-    raise LossregError(
-        f"eval: could not make synthetic inputs for {what} ({to_config(module)['name']}) "
-        f"with shape {shape}; tried " + "; ".join(errors)
-    )
-
-
-def _as_declared(made: Tensors, kinds: Mapping[str, str]) -> Tensors:
-    """Make floating tensors what their declared kind says: (log-)probabilities over dim 1,
-    so e.g. ``kl_div`` is shown a true divergence (>= 0), not a number of random inputs."""
-    out = dict(made)
-    for arg, t in made.items():
-        dim = 1 if t.dim() > 1 else 0
-        if t.is_floating_point() and kinds.get(arg) == "log_probabilities":
-            out[arg] = t.log_softmax(dim)
-        elif t.is_floating_point() and kinds.get(arg) == "probabilities":
-            out[arg] = t.softmax(dim)
-    return out
+def _kinds(module: nn.Module) -> list[str]:
+    info = describe(to_config(module)["name"])
+    return [(info.input_kinds or {}).get(a, "real") for a in info.inputs]
 
 
 def describe_tensor(t: torch.Tensor) -> str:

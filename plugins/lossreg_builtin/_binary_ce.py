@@ -1,5 +1,6 @@
-"""Binary cross-entropy (equal to ``torch.nn``'s ``BCEWithLogitsLoss`` and ``BCELoss``) and
-weighted binary cross-entropy."""
+"""Binary cross-entropy (equal to ``torch.nn``'s ``BCEWithLogitsLoss`` and ``BCELoss``; with
+label smoothing, ``ignore_index`` and the call-time ``mask``) and weighted binary
+cross-entropy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lossreg import LossregError, Weights, check_floating, check_range, check_sa
 
 from ._class_common import ClassificationParams, _shape
 from ._common import options, reduce, upcast
+from ._mask import check_mask, masked_reduce
 
 
 # -- binary cross-entropy ---------------------------------------------------------------------
@@ -28,6 +30,17 @@ class BCEParams(ClassificationParams):
     pos_weight: Weights | None = Field(
         None,
         description="weight of the positive term, broadcast against the last dim; logits only",
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="target y becomes y (1 - e) + (1 - y) e (smp's smooth_factor)",
+    )
+    ignore_index: int | None = Field(
+        None,
+        description="target value whose elements count nowhere (loss, gradient, the mean's "
+        "count); null: none",
     )
 
     @model_validator(mode="after")
@@ -61,7 +74,10 @@ def bce(
     from_logits: bool = True,
     weight: torch.Tensor | None = None,
     pos_weight: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
     reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy, -w [pw y log p + (1 - y) log(1 - p)].
 
@@ -70,11 +86,21 @@ def bce(
     ``from_logits=False``: input holds probabilities in [0, 1] (equals ``torch.nn.BCELoss``,
     whose logs are clamped at -100); anything outside [0, 1] is an error.
 
+    ``label_smoothing`` e: the target y becomes y (1 - e) + (1 - y) e (smp's
+    ``smooth_factor``). ``ignore_index``: target elements equal to it count nowhere; ``mean``
+    divides by the number of the others (smp's ``SoftBCEWithLogitsLoss`` divides by every
+    element: its mean is ours times the kept fraction), 0 when nothing is left.
+    ``mask`` (call time, optional): per-element weights, bool or floating in [0, 1], of the
+    target's shape, or without dim 1 (the class dim) of an (N, C, *) target; 0 counts
+    nowhere and ``mean`` is sum(mask l) / sum(mask), 0 for an empty mask.
+
     Shape: input and target ``(*)``, equal; ``weight`` and ``pos_weight`` broadcast against
     the last dim, as in PyTorch; ``none`` gives ``(*)``.
 
     >>> bce(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
     tensor(0.2201)
+    >>> bce(torch.tensor([2.0, -1.0]), torch.tensor([1.0, -1.0]), ignore_index=-1)
+    tensor(0.1269)
     """
     options(BCEParams, "bce", locals(), local=True)
     check_same_shape("bce", input, target)
@@ -82,12 +108,26 @@ def bce(
     x, t = upcast(input, target)
     t = t.to(x.dtype)
     w = _last_dim_weight("bce", "weight", weight, x)
+    keep = None
+    if ignore_index is not None:
+        keep = t != ignore_index
+        t = torch.where(keep, t, 0.0)
+        check_range("bce", f"target (elements other than ignore_index={ignore_index})", t)
+        keep = keep.to(x.dtype)
+    if mask is not None:
+        m = check_mask("bce", mask, target.shape, class_dim=target.dim() >= 2, like=x)
+        keep = m if keep is None else keep * m
+    if label_smoothing:
+        t = t * (1 - 2 * label_smoothing) + label_smoothing
+    red = reduction if keep is None else "none"
     if from_logits:
         pw = _last_dim_weight("bce", "pos_weight", pos_weight, x)
-        out = F.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction=reduction)
+        out = F.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction=red)
     else:  # pos_weight is None here: a rule of BCEParams
         check_range("bce", "input (probabilities, from_logits=False)", x.detach(), 0.0, 1.0)
-        out = F.binary_cross_entropy(x, t, weight=w, reduction=reduction)
+        out = F.binary_cross_entropy(x, t, weight=w, reduction=red)
+    if keep is not None:
+        out = masked_reduce(out, keep, reduction, "bce")
     return out.to(input.dtype)
 
 
@@ -119,6 +159,7 @@ def weighted_cross_entropy(
     w_neg: float = 1.0,
     balance: str | None = None,
     reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted binary cross-entropy on logits: -(w_pos y log p + w_neg (1-y) log(1-p)).
 
@@ -129,6 +170,8 @@ def weighted_cross_entropy(
     With w_pos = w_neg = 1 it is ``bce``; with w_neg = 1 it is ``bce`` with pos_weight w_pos.
 
     Shape: input and target ``(*)``, equal, target in [0, 1]; ``none`` gives ``(*)``.
+    ``mask`` (call time, optional): per-element weights as for :func:`bce`; with
+    ``balance='batch'`` the counts are those of the masked elements.
 
     >>> weighted_cross_entropy(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]), w_pos=2.0)
     tensor(0.2836)
@@ -140,11 +183,20 @@ def weighted_cross_entropy(
     x, t = upcast(input, target)
     t = t.to(x.dtype)
     check_range(name, "target", t.detach(), 0.0, 1.0)
+    m = None
+    if mask is not None:
+        m = check_mask(name, mask, target.shape, class_dim=target.dim() >= 2, like=x)
     wp: float | torch.Tensor = w_pos
     wn: float | torch.Tensor = w_neg
     if balance == "batch":  # else None: WeightedCEParams allows nothing else
-        n = t.numel()
-        n_pos = t.detach().sum()
+        if m is None:
+            n: float | torch.Tensor = t.numel()
+            n_pos = t.detach().sum()
+        else:  # the counts of the elements that count
+            mb = m.expand_as(t)
+            n, n_pos = mb.sum(), (t.detach() * mb).sum()
         wp, wn = (n - n_pos) / max(n, 1), n_pos / max(n, 1)
     loss = -(wp * t * F.logsigmoid(x) + wn * (1 - t) * F.logsigmoid(-x))
+    if m is not None:
+        return masked_reduce(loss, m, reduction, name).to(input.dtype)
     return reduce(loss, reduction, name).to(input.dtype)

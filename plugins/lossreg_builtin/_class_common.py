@@ -13,13 +13,16 @@ from lossreg import (
     Params,
     Reduction,
     check_class_indices,
+    check_class_weight,
     check_dims,
     check_floating,
     check_same_device,
+    reduction_field,
 )
+from lossreg.errors import format_shape
 
 Mode = Literal["binary", "multiclass", "multilabel"]
-REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (per element)")
+REDUCTION: Any = reduction_field("per element")
 WEIGHT: Any = Field(None, description="per-class weight, a list of C numbers (rescales each class)")
 IGNORE: Any = Field(
     -100, description="target class index whose elements add nothing to the loss or its mean"
@@ -31,8 +34,8 @@ class ClassificationParams(Params):
 
 
 # -- shared checks --------------------------------------------------------------------------
-def _shape(t: torch.Tensor | torch.Size) -> tuple[int, ...]:
-    return tuple(int(d) for d in (t.shape if isinstance(t, torch.Tensor) else t))
+def _shape(t: torch.Tensor | torch.Size) -> str:
+    return format_shape(t.shape if isinstance(t, torch.Tensor) else t)
 
 
 def _check_class_target(name: str, input: torch.Tensor, target: torch.Tensor, ignore: int) -> int:
@@ -66,10 +69,7 @@ def _class_weight(
 ) -> torch.Tensor | None:
     if weight is None:
         return None
-    if weight.numel() != c:
-        raise LossregError(
-            f"{name}: weight has {weight.numel()} entries but input has {c} classes (dim 1)"
-        )
+    check_class_weight(name, weight, c)
     return weight.to(dtype=like.dtype, device=like.device)
 
 

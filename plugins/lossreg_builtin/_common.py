@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 import torch
 
-from lossreg import ConfigError, LossregError, Params
+from lossreg import ConfigError, Params, reduce  # reduce: re-exported for the family modules
 from lossreg._params import tensor_fields, validate_params
 from lossreg.errors import ConfigProblem
 
@@ -84,25 +84,6 @@ def options(model: type[P], name: str, given: Mapping[str, Any], *, local: bool 
         if key is not None and len(_VALIDATED) < _MAX_CACHED:
             _VALIDATED[key] = hit
     return cast(P, hit)  # validated by ``model`` (cached under it)
-
-
-def reduce(
-    loss: torch.Tensor, reduction: str, name: str = "loss", *, empty_mean: str = "nan"
-) -> torch.Tensor:
-    """Apply ``reduction`` to an elementwise loss.
-
-    ``empty_mean="zero"``: the mean of no values is 0, still attached to the graph (the overlap
-    losses' empty-batch policy); by default it is NaN, as in PyTorch.
-    """
-    if reduction == "mean":
-        if empty_mean == "zero" and loss.numel() == 0:
-            return loss.sum()
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise LossregError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def nan_if_input_nan(

@@ -26,6 +26,7 @@ from ._class_common import (
     _class_weight,
 )
 from ._common import nan_if_input_nan, options, reduce, upcast
+from ._mask import check_mask, masked_reduce
 
 
 # -- cross-entropy and NLL ------------------------------------------------------------------
@@ -45,6 +46,7 @@ def cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy of softmax(input) against the target: -sum_c w_c t_c log softmax(x)_c.
 
@@ -55,6 +57,9 @@ def cross_entropy(
 
     Shape: input ``(N, C, *)`` or ``(C,)`` logits; target ``(N, *)`` class indices in [0, C)
     (or ``ignore_index``), or ``(N, C, *)`` probabilities; ``none`` gives ``(N, *)``.
+    ``mask`` (call time, optional): per-element weights of shape ``(N, *)``, bool or floating
+    in [0, 1]; 0 counts nowhere, ``mean`` is sum(mask l) / sum(mask w_y) (sum(mask) for
+    probability targets), 0 when that is 0.
 
     >>> cross_entropy(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0]))
     tensor(0.1698)
@@ -63,6 +68,12 @@ def cross_entropy(
     c = _check_class_target("cross_entropy", input, target, ignore_index)
     x, t = upcast(input, target)
     w = _class_weight("cross_entropy", weight, c, x)
+    if mask is not None:
+        per = F.cross_entropy(
+            x, t, weight=w, ignore_index=ignore_index, reduction="none",
+            label_smoothing=label_smoothing,
+        )  # fmt: skip
+        return _masked("cross_entropy", per, t, w, ignore_index, mask, reduction, input)
     out = F.cross_entropy(
         x, t, weight=w, ignore_index=ignore_index, reduction=reduction,
         label_smoothing=label_smoothing,
@@ -82,6 +93,7 @@ def nll(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Negative log-likelihood, -w_y input_y, of log-probabilities (e.g. ``log_softmax``).
 
@@ -89,7 +101,7 @@ def nll(
     ``mean`` divides by the sum of the targets' weights.
 
     Shape: input ``(N, C, *)`` or ``(C,)`` log-probabilities; target ``(N, *)`` class indices;
-    ``none`` gives ``(N, *)``.
+    ``none`` gives ``(N, *)``. ``mask``: as :func:`cross_entropy`.
 
     >>> nll(torch.tensor([[-0.5, -1.0], [-2.0, -0.1]]), torch.tensor([0, 1]))
     tensor(0.3000)
@@ -103,10 +115,35 @@ def nll(
     c = _check_class_target("nll", input, target, ignore_index)
     (x,) = upcast(input)
     w = _class_weight("nll", weight, c, x)
+    if mask is not None:
+        per = F.nll_loss(x, target, weight=w, ignore_index=ignore_index, reduction="none")
+        return _masked("nll", per, target, w, ignore_index, mask, reduction, input)
     out = F.nll_loss(x, target, weight=w, ignore_index=ignore_index, reduction=reduction)
     out = _all_ignored_is_zero(out, target, ignore_index, reduction)
     # nll_loss reads only the target's entry: a NaN elsewhere must still reach the loss
     return nan_if_input_nan(out, x, reduction, 1 if x.dim() > 1 else 0).to(input.dtype)
+
+
+def _masked(
+    name: str,
+    per: torch.Tensor,
+    t: torch.Tensor,
+    w: torch.Tensor | None,
+    ignore_index: int,
+    mask: torch.Tensor,
+    reduction: str,
+    input: torch.Tensor,
+) -> torch.Tensor:
+    """The per-element loss ``per`` (N, *) weighted by the call-time mask; ``mean`` divides
+    by the mask times the per-element normaliser PyTorch's mean uses (w_y, 0 where ignored,
+    for class indices; 1 for probabilities)."""
+    shape = per.shape
+    m = check_mask(name, mask, shape, class_dim=False, like=per)
+    norm = None
+    if not t.is_floating_point():
+        valid = t != ignore_index
+        norm = valid.to(per.dtype) if w is None else w[torch.where(valid, t, 0)] * valid
+    return masked_reduce(per, m, reduction, name, norm=norm).to(input.dtype)
 
 
 # -- 0-1 loss ---------------------------------------------------------------------------------

@@ -8,12 +8,21 @@ from typing import Annotated, Any, Literal
 import torch
 from pydantic import Field, model_validator
 
-from lossreg import Reduction, Weights, check_dims, check_floating, check_same_shape
+from lossreg import (
+    LossregError,
+    Reduction,
+    Weights,
+    check_dims,
+    check_floating,
+    check_range,
+    check_same_shape,
+)
 
 from ._class_common import ClassificationParams, Mode, _check_class_target, _class_weight
 from ._common import options, reduce, upcast
 from ._focal_sigmoid import binary_focal, binary_focal_reduced
 from ._focal_softmax import softmax_focal, softmax_focal_reduced
+from ._mask import check_mask, masked_reduce
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 
@@ -31,7 +40,9 @@ class FocalParams(ClassificationParams):
     )
     weight: Weights | None = Field(None, description="multiclass: per-class weight (C numbers)")
     ignore_index: int = Field(
-        -100, description="multiclass: target index that adds nothing to the loss or its mean"
+        -100,
+        description="target value whose elements add nothing to the loss or its mean, in every "
+        "mode (multiclass: a class index; binary/multilabel: a target value, as kornia's)",
     )
     reduction: Reduction = Field(
         "mean",
@@ -56,10 +67,6 @@ class FocalParams(ClassificationParams):
             )
         if self.mode != "multiclass" and self.weight is not None:
             raise ValueError(f"weight applies to multiclass mode only (mode is {self.mode!r})")
-        if self.mode != "multiclass" and self.ignore_index != -100:
-            raise ValueError(
-                f"ignore_index applies to multiclass mode only (mode is {self.mode!r})"
-            )
         return self
 
 
@@ -73,6 +80,7 @@ def focal(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Focal loss (Lin et al. 2017, "Focal Loss for Dense Object Detection").
 
@@ -96,6 +104,13 @@ def focal(
     shape in [0, 1], ``none`` gives the input's shape; multiclass input ``(N, C, *)``, target
     ``(N, *)`` indices or ``(N, C, *)`` probabilities, ``none`` gives ``(N, *)``.
 
+    ``ignore_index`` in binary/multilabel mode: target elements equal to it count nowhere;
+    ``mean`` divides by the others (kornia's ``binary_focal_loss_with_logits`` divides by
+    every element). ``mask`` (call time, optional): per-element weights, bool or floating in
+    [0, 1], of the target's shape (binary/multilabel: or without dim 1; multiclass: ``(N,
+    *)``); 0 counts nowhere, ``mean`` is sum(mask l) / sum(mask), weighted by w_y in
+    multiclass as without a mask.
+
     >>> focal(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
     tensor(0.0087)
     >>> focal(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0]), mode="multiclass")
@@ -108,11 +123,15 @@ def focal(
         x, t = upcast(input, target)
         w = _class_weight("focal", weight, c, x)
         fast = reduction in ("mean", "sum") and not t.is_floating_point() and x.numel() > 0
+        fast = fast and mask is None
         if fast and gamma == int(gamma) and 1 <= gamma <= 8:
             loss = softmax_focal_reduced(x, t, int(gamma), w, ignore_index, reduction)
             return loss.to(input.dtype)
         loss, norm = softmax_focal(x, t.to(x.dtype) if t.is_floating_point() else t, gamma, w,
                                    ignore_index)  # fmt: skip
+        if mask is not None:
+            m = check_mask("focal", mask, loss.shape, class_dim=False, like=loss)
+            return masked_reduce(loss, m, reduction, "focal", norm=norm).to(input.dtype)
         if reduction == "mean":  # weighted mean; 0 when every element is ignored
             return (loss.sum() / norm.sum().clamp_min(torch.finfo(x.dtype).tiny)).to(input.dtype)
         return reduce(loss, reduction, "focal").to(input.dtype)
@@ -123,6 +142,32 @@ def focal(
     a = None if o.alpha is None else float(o.alpha)  # "auto" resolved by FocalParams
     x, t = upcast(input, target)
     t = t.to(x.dtype)
+    keep = _kept(t, ignore_index)
+    if keep is not None:
+        t = torch.where(keep, t, 0.0)
+        check_range("focal", f"target (elements other than ignore_index={ignore_index})", t)
+        keep = keep.to(x.dtype)
+    if mask is not None:
+        m = check_mask("focal", mask, target.shape, class_dim=target.dim() >= 2, like=x)
+        keep = m if keep is None else keep * m
+    if keep is not None:
+        loss = binary_focal(x, t, float(gamma), a)
+        return masked_reduce(loss, keep, reduction, "focal").to(input.dtype)
     if reduction in ("mean", "sum"):
         return binary_focal_reduced(x, t, float(gamma), a, reduction).to(input.dtype)
     return reduce(binary_focal(x, t, float(gamma), a), reduction, "focal").to(input.dtype)
+
+
+def _kept(t: torch.Tensor, ignore_index: int) -> torch.Tensor | None:
+    """Where a binary/multilabel target is not ``ignore_index``; None when no element is (one
+    min/max pass: the default -100 lies outside a [0, 1] target, which that pass checks)."""
+    if t.numel() == 0:
+        return None
+    lo, hi = (float(v) for v in torch.aminmax(t.detach()))
+    if not lo <= ignore_index <= hi:
+        if not (lo >= 0.0 and hi <= 1.0):  # NaN fails too
+            bad = lo if not lo >= 0.0 else hi
+            raise LossregError(f"focal: target values must lie in [0.0, 1.0], found {bad}")
+        return None
+    keep = t != ignore_index
+    return None if bool(keep.all()) else keep

@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from lossreg import (
-    LossregError,
-)
+from lossreg import LossregError, check_class_weight, reduction_field
+from lossreg.errors import format_shape
 
 from ._common import nan_if_input_nan
 
-REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (see Shape:)")
+REDUCTION: Any = reduction_field("see Shape:")
 
 
 def _shape(t: torch.Tensor) -> str:
-    dims = tuple(int(d) for d in t.shape)
-    return f"({dims[0]},)" if len(dims) == 1 else str(dims)
+    return format_shape(t.shape)
 
 
 def _fail(loss: str, message: str) -> None:
@@ -33,12 +30,7 @@ def _check_ndim(
 
 
 def _check_weight(loss: str, weight: torch.Tensor | None, num_classes: int) -> None:
-    if weight is not None and weight.numel() != num_classes:
-        _fail(
-            loss,
-            f"weight has {weight.numel()} entries but input has {num_classes} classes "
-            "(last dim); give one weight per class",
-        )
+    check_class_weight(loss, weight, num_classes, "last dim")
 
 
 def _as(weight: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:

@@ -20,13 +20,16 @@ from lossreg import (
 )
 
 from ._common import reduce, upcast
+from ._mask import check_mask
 
 
 class _Prepared(NamedTuple):
     x: torch.Tensor  # (N, C, S) input in float32 or float64
     p: torch.Tensor  # (N, C, S) probabilities
     t: torch.Tensor  # (N, C, S) float target, or (N, S) int64 class indices
-    valid: torch.Tensor | None  # same shape as t, bool; None when nothing is ignored
+    # per-element weight in x's dtype (ignore_index as 0/1 times the call-time mask), (N, S)
+    # beside class indices, (N, C or 1, S) otherwise; None when every element counts fully
+    valid: torch.Tensor | None
     indices: bool  # t holds class indices
     fused: bool = False  # p not computed (it is x): _SoftmaxIndexStats/_SigmoidStats take x
     name: str = ""
@@ -57,6 +60,7 @@ def _prepare(
     classes: list[int] | None,
     fusable: bool = False,
     per_image: bool = True,
+    mask: torch.Tensor | None = None,
 ) -> _Prepared:
     """Every tensor check (the options were validated by the loss's params model), then
     probabilities and targets flattened to (N, C, S). Runs before any collective, so a bad
@@ -76,7 +80,8 @@ def _prepare(
         n, c = input.shape[0], input.shape[1]
         if mode == "multiclass" and target.shape == input.shape[:1] + input.shape[2:]:
             fast = fast and c <= _MAX_FUSED_CLASSES
-            if fast:  # dtype only; the range check is the label count of _SoftmaxIndexStats
+            if fast and mask is None:  # dtype only; the label count of _SoftmaxIndexStats
+                # is the range check
                 check_class_indices(name, target[:0], c, ignore_index)
             else:
                 check_class_indices(name, target, c, ignore_index)
@@ -105,18 +110,26 @@ def _prepare(
         p = x  # softmax or sigmoid inside _SoftmaxIndexStats or _SigmoidStats
     else:
         p = (x.softmax(1) if mode == "multiclass" else x.sigmoid()) if from_logits else x
-    valid = None
+    keep = None
     if index:
         t = target.reshape(n, s).long()
         if ignore_index is not None:
-            valid = t != ignore_index
-            t = t.masked_fill(~valid, 0)
+            keep = t != ignore_index
+            t = t.masked_fill(~keep, 0)
     else:
         t = target.reshape(n, c, s)
         if ignore_index is not None:
-            valid = t != ignore_index
-            t = t.masked_fill(~valid, 0)
+            keep = t != ignore_index
+            t = t.masked_fill(~keep, 0)
         t = t.to(x.dtype)
+    valid = None if keep is None else keep.to(x.dtype)
+    if mask is not None:
+        # the target's shape, without its class dim (dim 1 of (N, C, *); binary (N, 1, *))
+        class_dim = not index and target.dim() >= 2 and (mode != "binary" or target.shape[1] == 1)
+        m = check_mask(name, mask, target.shape, class_dim=class_dim, like=x)
+        k = c if m.shape == target.shape else 1  # per class, or broadcast over classes
+        m = m.reshape(n, s) if index else m.reshape(n, k, s)
+        valid = m if valid is None else valid * m
     return _Prepared(x, p, t, valid, index, fused, name)
 
 
@@ -154,16 +167,21 @@ class _SoftmaxIndexStats(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, t: torch.Tensor
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        w: torch.Tensor | None = None,
     ) -> torch.Tensor:
         c = x.shape[1]
         p = torch.softmax(x, 1)
         y = _one_hot(t, c, p.dtype)
+        if w is not None:  # Y w: every statistic weighted per pixel
+            y.mul_(w.unsqueeze(1))
         m = torch.bmm(p, y.transpose(1, 2)).sum(0)  # (C, C)
         # the counts are exact in float32 below 2**24 labels; beyond, summed in float64
         wide = torch.float64 if t.numel() >= _EXACT_COUNT else None
         ts = y.sum((0, 2), dtype=wide).to(p.dtype)
-        ctx.save_for_backward(p, t)
+        ctx.save_for_backward(p, t, w)  # type: ignore[arg-type]  # None: torch saves nothing
         ctx.onehot = y  # type: ignore[attr-defined]  # ctx holds any attribute
         return torch.stack([m.diagonal(), m.sum(1), ts])
 
@@ -171,14 +189,21 @@ class _SoftmaxIndexStats(torch.autograd.Function):
     @once_differentiable
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
-    ) -> tuple[torch.Tensor, None]:
-        p, t = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
+    ) -> tuple[torch.Tensor, None, None]:
+        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
         c = p.shape[1]
         g, ctx.onehot = ctx.onehot, None  # type: ignore[attr-defined]  # set in forward
         if g is None:  # a second backward through the same graph
             g = _one_hot(t, c, p.dtype)
-        g.mul_(grad[0].view(1, c, 1)).add_(grad[1].view(1, c, 1))  # G
-        return torch.ops.aten._softmax_backward_data.out(g, p, 1, p.dtype, grad_input=g), None
+            if w is not None:
+                g.mul_(w.unsqueeze(1))
+        g.mul_(grad[0].view(1, c, 1))
+        if w is None:
+            g.add_(grad[1].view(1, c, 1))  # G
+        else:  # G = (dL/dTP Y + dL/dP) w, with Y w already in the buffer
+            g.addcmul_(w.unsqueeze(1), grad[1].view(1, c, 1))
+        out = torch.ops.aten._softmax_backward_data.out(g, p, 1, p.dtype, grad_input=g)
+        return out, None, None
 
 
 def _check_counts(name: str, t: torch.Tensor, ts: torch.Tensor, c: int) -> None:
@@ -192,57 +217,81 @@ def _check_counts(name: str, t: torch.Tensor, ts: torch.Tensor, c: int) -> None:
 class _SigmoidStats(torch.autograd.Function):
     """(TP, P, T) of sigmoid(x) against a same-shape float target, summed over everything
     (binary mode, one class), with an analytic backward: dL/dx = (dL/dP + dL/dTP t) p (1 - p),
-    two elementwise ops. The sums are a dot product and two plain sums: no p * t temporary."""
+    two elementwise ops. The sums are a dot product and two plain sums: no p * t temporary.
+    With per-element weights w (the mask): TP = p . (t w), P = p . w, T = sum t w; t w is
+    kept for backward in place of t, so dL/dx = (dL/dTP t w + dL/dP w) p (1 - p) costs the
+    same two elementwise ops."""
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, t: torch.Tensor
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        w: torch.Tensor | None = None,
     ) -> torch.Tensor:
         p = torch.sigmoid(x)
         pf, tf = p.reshape(-1), t.reshape(-1)
-        ctx.save_for_backward(p, t)
-        return torch.stack([torch.dot(pf, tf), pf.sum(), tf.sum()]).view(3, 1)
+        if w is None:
+            ctx.save_for_backward(p, t, None)  # type: ignore[arg-type]  # None: torch saves nothing
+            return torch.stack([torch.dot(pf, tf), pf.sum(), tf.sum()]).view(3, 1)
+        w = w.expand_as(p)
+        tw = t * w
+        ctx.save_for_backward(p, tw, w)
+        wf, twf = w.reshape(-1), tw.reshape(-1)
+        return torch.stack([torch.dot(pf, twf), torch.dot(pf, wf), twf.sum()]).view(3, 1)
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
-    ) -> tuple[torch.Tensor, None]:
-        p, t = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
-        u = torch.mul(t, grad[0, 0]).add_(grad[1, 0])  # dL/dTP t + dL/dP
+    ) -> tuple[torch.Tensor, None, None]:
+        # t is t w with a mask
+        p, t, w = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
+        u = torch.mul(t, grad[0, 0])  # dL/dTP t (w)
+        if w is None:
+            u.add_(grad[1, 0])  # + dL/dP
+        else:
+            u.addcmul_(w, grad[1, 0])  # + dL/dP w (a 0-dim factor: no device sync)
         # u p (1 - p), in place: one input-sized allocation in the whole backward
-        return torch.ops.aten.sigmoid_backward.grad_input(u, p, grad_input=u), None
+        out = torch.ops.aten.sigmoid_backward.grad_input(u, p, grad_input=u)
+        return out, None, None
 
 
-def _statistics(prep: _Prepared, per_image: bool) -> torch.Tensor:
-    """Stacked (TP, P, T): shape (3, C), or (3, N, C) with per_image."""
+def _statistics(prep: _Prepared, per_image: bool, squared: bool = False) -> torch.Tensor:
+    """Stacked (TP, P, T): shape (3, C), or (3, N, C) with per_image. ``squared``: P and T
+    are the sums of p^2 and t^2 (the V-Net denominator); never fused."""
     p, t, valid = prep.p, prep.t, prep.valid
     if prep.fused:  # only ever set without per_image, ignore_index, probabilities
         if prep.indices:
-            stats: torch.Tensor = _SoftmaxIndexStats.apply(prep.x, t)  # type: ignore[no-untyped-call]  # untyped in torch
-            _check_counts(prep.name, t, stats[2], p.shape[1])
+            stats: torch.Tensor = _SoftmaxIndexStats.apply(prep.x, t, valid)  # type: ignore[no-untyped-call]  # untyped in torch
+            if valid is None:  # with a mask, _prepare checked the labels in full
+                _check_counts(prep.name, t, stats[2], p.shape[1])
             return stats
-        out: torch.Tensor = _SigmoidStats.apply(prep.x, t)  # type: ignore[no-untyped-call]  # untyped in torch
+        out: torch.Tensor = _SigmoidStats.apply(prep.x, t, valid)  # type: ignore[no-untyped-call]  # untyped in torch
         return out
     if prep.indices:
         # TP by gather at the label, then scatter-add into C bins: no (N, C, S) one-hot.
         n, c = p.shape[:2]
         pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
-        w = None if valid is None else valid.to(p.dtype)
+        w = valid
         if w is not None:
             pt = pt * w
         tp = p.new_zeros(n, c).scatter_add(1, t, pt)
         # counts need no gradient: bincount over (sample, class) bins is the fast way
         flat = (t + c * torch.arange(n, device=t.device).unsqueeze(1)).reshape(-1)
         ts = torch.bincount(flat, None if w is None else w.reshape(-1), minlength=n * c)
-        ts = ts.to(p.dtype).view(n, c)
-        ps = p.sum(2) if w is None else torch.bmm(p, w.unsqueeze(2)).squeeze(2)
+        ts = ts.to(p.dtype).view(n, c)  # one-hot: sum t^2 = sum t
+        q = p.square() if squared else p
+        ps = q.sum(2) if w is None else torch.bmm(q, w.unsqueeze(2)).squeeze(2)
         stats = torch.stack([tp, ps, ts])
         return stats if per_image else stats.sum(1)
     dims = (2,) if per_image else (0, 2)
-    tp = (p * t).sum(dims)  # t is 0 on ignored pixels
-    ps = (p if valid is None else p * valid).sum(dims)
-    return torch.stack([tp, ps, t.sum(dims)])
+    tw = t if valid is None else t * valid  # t is 0 on ignored pixels already
+    tp = (p * tw).sum(dims)
+    q, r = (p.square(), t.square()) if squared else (p, t)
+    ps = (q if valid is None else q * valid).expand_as(p).sum(dims)
+    ts = (r if valid is None else r * valid).expand_as(p).sum(dims)
+    return torch.stack([tp, ps, ts])
 
 
 def _sync(stats: torch.Tensor, dist_sync: bool, per_image: bool) -> torch.Tensor:

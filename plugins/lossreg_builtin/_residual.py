@@ -40,7 +40,7 @@ class Rho:
 
 class _Residual(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: torch.autograd.function.FunctionCtx,
         x: torch.Tensor,
         y: torch.Tensor,
@@ -48,7 +48,7 @@ class _Residual(torch.autograd.Function):
         scale: float | None,
     ) -> torch.Tensor:
         d = x - y
-        ctx.rho, ctx.scale = rho, scale  # type: ignore[attr-defined]
+        ctx.rho, ctx.scale = rho, scale  # type: ignore[attr-defined]  # ctx holds any attribute
         if scale is None:  # reduction none
             ctx.save_for_backward(x, y)
             return rho(d)
@@ -61,19 +61,19 @@ class _Residual(torch.autograd.Function):
         return total
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
-        saved = ctx.saved_tensors  # type: ignore[attr-defined]
+        saved = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
         x, y = saved[0], saved[1]
-        rho, scale = ctx.rho, ctx.scale  # type: ignore[attr-defined]
+        rho, scale = ctx.rho, ctx.scale  # type: ignore[attr-defined]  # set in forward
         if scale is None or torch.is_grad_enabled():  # none, or create_graph=True
             g = rho.grad(x - y) * (grad if scale is None else grad * scale)
         elif grad.device.type == "cpu" and float(grad) == 1.0:
             g = saved[2]  # handed over as is; autograd copies it if the graph is retained
         else:
             g = saved[2] * grad
-        need_x, need_y = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]
+        need_x, need_y = ctx.needs_input_grad[:2]  # type: ignore[attr-defined]  # FunctionCtx stubs lack it
         return (g if need_x else None), (-g if need_y else None), None, None
 
 
@@ -93,7 +93,9 @@ def residual_loss(
             loss = loss.sum() / max(loss.numel(), 1) if reduction == "mean" else loss.sum()
         return loss.to(dtype)
     if reduction == "none":
-        return _Residual.apply(x, y, rho, None).to(dtype)  # type: ignore[no-untyped-call, no-any-return]
+        out: torch.Tensor = _Residual.apply(x, y, rho, None)  # type: ignore[no-untyped-call]  # Function.apply is untyped in torch's stubs
+        return out.to(dtype)
     n = x.numel()
     scale = 1.0 / n if reduction == "mean" and n > 0 else 1.0
-    return _Residual.apply(x, y, rho, scale).to(dtype)  # type: ignore[no-untyped-call, no-any-return]
+    out = _Residual.apply(x, y, rho, scale)  # type: ignore[no-untyped-call]  # Function.apply is untyped in torch's stubs
+    return out.to(dtype)

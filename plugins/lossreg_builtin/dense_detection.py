@@ -9,6 +9,8 @@ see each docstring.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -19,7 +21,7 @@ from ._common import options, reduce
 
 __all__ = ["distribution_focal", "quality_focal", "varifocal"]
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
 
 
 def _work(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -23,7 +23,7 @@ import math
 import torch
 from pydantic import Field
 
-from lossreg import LossregError, Params, Reduction, check_same_shape, check_shape
+from lossreg import LossregError, Params, Reduction, check_same_shape, check_shape, reduce
 
 from ._common import options
 
@@ -121,12 +121,9 @@ def _aspect_angle(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return torch.where(point, torch.full_like(angle, math.pi / 4), angle)
 
 
-def _finish(loss: torch.Tensor, reduction: str, dtype: torch.dtype) -> torch.Tensor:
-    if reduction == "mean":  # as torchvision: no boxes give 0, not NaN
-        loss = loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
-    elif reduction == "sum":
-        loss = loss.sum()
-    return loss.to(dtype)
+def _finish(loss: torch.Tensor, reduction: str, dtype: torch.dtype, name: str) -> torch.Tensor:
+    # as torchvision: the mean of no boxes is 0 (with a gradient), not NaN
+    return reduce(loss, reduction, name, empty_mean="zero").to(dtype)
 
 
 def box_iou(
@@ -147,7 +144,7 @@ def box_iou(
     options(BoxParams, "box_iou", locals(), local=True)
     b1, b2, dtype = _prepare("box_iou", input, target)
     iou, _ = _iou(b1, b2, eps)
-    return _finish(1 - iou, reduction, dtype)
+    return _finish(1 - iou, reduction, dtype, "box_iou")
 
 
 def giou(
@@ -170,7 +167,7 @@ def giou(
     iou, union = _iou(b1, b2, eps)
     xc1, yc1, xc2, yc2 = _enclosing(b1, b2)
     area_c = (xc2 - xc1) * (yc2 - yc1)
-    return _finish(1 - iou + _ratio(area_c - union, area_c + eps), reduction, dtype)
+    return _finish(1 - iou + _ratio(area_c - union, area_c + eps), reduction, dtype, "giou")
 
 
 def diou(
@@ -191,7 +188,7 @@ def diou(
     options(BoxParams, "diou", locals(), local=True)
     b1, b2, dtype = _prepare("diou", input, target)
     loss, _ = _diou_loss(b1, b2, eps)
-    return _finish(loss, reduction, dtype)
+    return _finish(loss, reduction, dtype, "diou")
 
 
 def eiou(
@@ -220,7 +217,7 @@ def eiou(
     x1g, y1g, x2g, y2g = b2.unbind(-1)
     dw = _ratio((x2 - x1 - (x2g - x1g)) ** 2, (xc2 - xc1) ** 2 + eps)
     dh = _ratio((y2 - y1 - (y2g - y1g)) ** 2, (yc2 - yc1) ** 2 + eps)
-    return _finish(diou_loss + dw + dh, reduction, dtype)
+    return _finish(diou_loss + dw + dh, reduction, dtype, "eiou")
 
 
 def ciou(
@@ -248,4 +245,4 @@ def ciou(
     v = (4 / math.pi**2) * delta**2
     with torch.no_grad():
         alpha = _ratio(v, 1 - iou + v + eps)
-    return _finish(diou_loss + alpha * v, reduction, dtype)
+    return _finish(diou_loss + alpha * v, reduction, dtype, "ciou")

@@ -144,9 +144,8 @@ def total_variation(input: torch.Tensor, *, reduction: str = "mean") -> torch.Te
         for a in axes:
             per = per + torch.diff(x, dim=a).abs().flatten(1).sum(1)
         return reduce(per, reduction, name).to(input.dtype)
-    # mean and sum in one fused kernel per dim (difference, abs and sum, no temporary)
+    # mean and sum: one total (torch.diff is the fastest difference here, measured)
     total = x.new_zeros(())
     for a in axes:
-        m = x.shape[a] - 1
-        total = total + F.l1_loss(x.narrow(a, 1, m), x.narrow(a, 0, m), reduction="sum")
+        total = total + torch.diff(x, dim=a).abs().sum()
     return (total / n if reduction == "mean" else total).to(input.dtype)

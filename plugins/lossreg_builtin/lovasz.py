@@ -205,7 +205,21 @@ class LovaszSoftmaxParams(Params):
     from_logits: bool = Field(
         True, description="input holds logits (softmax over C); false: probabilities in [0, 1]"
     )
+    class_weights: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)] | None = (
+        Field(
+            None,
+            description="one weight per class of the input (>= 0, not all 0): the class mean "
+            "becomes sum_c w_c L_c / sum_c w_c over the classes averaged",
+        )
+    )
     reduction: Reduction = REDUCTION
+
+    @field_validator("class_weights")
+    @classmethod
+    def _some_weight(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not sum(v) > 0:
+            raise ValueError("class_weights must not all be 0")
+        return v
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -224,6 +238,7 @@ def lovasz_softmax(
     per_image: bool = False,
     ignore_index: int | None = None,
     from_logits: bool = True,
+    class_weights: list[float] | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     """Multiclass Lovasz-Softmax loss (Berman et al. 2018, "The Lovasz-Softmax loss").
@@ -295,10 +310,16 @@ def lovasz_softmax(
         if valid is not None:
             valid = valid.transpose(0, 1).reshape(1, k, -1)
     per_class = (errors * _lovasz_weights(errors, fg, valid)).sum(-1)  # (rows, K)
-    if classes == "present":
-        present = fg.any(-1)
-        loss = (per_class * present).sum(-1) / present.sum(-1).clamp_min(1)
-    else:
-        loss = per_class.mean(-1)
+    cw = torch.ones_like(per_class[:1])
+    if class_weights is not None:
+        if len(class_weights) != c:
+            raise LossregError(
+                f"{name}: class_weights has {len(class_weights)} entries but the input has "
+                f"{c} classes (one weight per class of the input)"
+            )
+        cw = torch.tensor(class_weights, dtype=p.dtype, device=p.device)[ids].unsqueeze(0)
+    # the (weighted) mean over the classes averaged; no such class (or weight): 0
+    take = cw * fg.any(-1) if classes == "present" else cw.expand_as(per_class)
+    loss = (per_class * take).sum(-1) / take.sum(-1).clamp_min(torch.finfo(p.dtype).tiny)
     loss = reduce(loss, reduction, name, empty_mean="zero") if per_image else loss[0]
     return loss.to(input.dtype)

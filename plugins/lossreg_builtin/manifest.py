@@ -22,6 +22,7 @@ __all__ = [
     "detection",
     "distillation",
     "image",
+    "imbalance",
     "lovasz",
     "multilabel",
     "regression",
@@ -43,22 +44,23 @@ class regression:
     @lossreg.hookimpl
     def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("regression"), ("regression",)
+        masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         real2 = {"input": "real", "target": "real"}
         common = r("RegressionParams")
         register(
-            "l1", r("l1"), params=common, aliases=("mae", "l1_loss", "L1Loss"), tags=tags,
+            "l1", r("l1"), params=common, aliases=("mae", "l1_loss", "L1Loss"), tags=masked,
             inputs=real2,
         )  # fmt: skip
         register(
-            "mse", r("mse"), params=common, aliases=("l2", "mse_loss", "MSELoss"), tags=tags,
+            "mse", r("mse"), params=common, aliases=("l2", "mse_loss", "MSELoss"), tags=masked,
             inputs=real2,
         )  # fmt: skip
         register(
             "smooth_l1", r("smooth_l1"), params=r("SmoothL1Params"), aliases=("SmoothL1Loss",),
-            tags=tags, inputs=real2,
+            tags=masked, inputs=real2,
         )  # fmt: skip
         register(
-            "huber", r("huber"), params=r("HuberParams"), aliases=("HuberLoss",), tags=tags,
+            "huber", r("huber"), params=r("HuberParams"), aliases=("HuberLoss",), tags=masked,
             inputs=real2,
         )  # fmt: skip
         register("sobolev", r("sobolev"), params=r("SobolevParams"), tags=tags, inputs=real2)
@@ -72,30 +74,32 @@ class classification:
     @lossreg.hookimpl
     def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("classification"), ("classification",)
+        masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         binary = {"input": "logits", "target": "binary_target"}
         by_mode = {"input": "logits", "target": "mode_target"}
         register(
             "cross_entropy", r("cross_entropy"), params=r("CrossEntropyParams"),
-            aliases=("ce", "CrossEntropyLoss"), tags=tags,
+            aliases=("ce", "CrossEntropyLoss"), tags=masked,
             inputs={"input": "logits", "target": "class_indices"},
         )  # fmt: skip
         register(
-            "nll", r("nll"), params=r("NLLParams"), aliases=("nll_loss", "NLLLoss"), tags=tags,
+            "nll", r("nll"), params=r("NLLParams"), aliases=("nll_loss", "NLLLoss"), tags=masked,
             inputs={"input": "log_probabilities", "target": "class_indices"},
         )  # fmt: skip
         register(
-            "bce", r("bce"), params=r("BCEParams"), tags=tags,
+            "bce", r("bce"), params=r("BCEParams"), tags=masked,
             aliases=("bce_with_logits", "bce_logits", "binary_cross_entropy", "BCEWithLogitsLoss"),
             inputs=binary,
         )  # fmt: skip
-        register("BCELoss", {"name": "bce", "from_logits": False}, tags=tags)
+        register("BCELoss", {"name": "bce", "from_logits": False}, tags=masked)
         register(
             "weighted_cross_entropy", r("weighted_cross_entropy"), params=r("WeightedCEParams"),
-            aliases=("wce",), tags=tags, inputs=binary,
+            aliases=("wce",), tags=masked, inputs=binary,
         )  # fmt: skip
-        register("focal", r("focal"), params=r("FocalParams"), tags=tags, inputs=by_mode)
+        register("focal", r("focal"), params=r("FocalParams"), tags=masked, inputs=by_mode)
+        # no "0-1" alias: names are identifiers, so "bce + 0-1" can never read as "bce - 1"
         register(
-            "zero_one", r("zero_one"), params=r("ZeroOneParams"), aliases=("0-1",), tags=tags,
+            "zero_one", r("zero_one"), params=r("ZeroOneParams"), tags=tags,
             differentiable=False, inputs=by_mode,
         )  # fmt: skip
 
@@ -148,27 +152,46 @@ class segmentation:
     @lossreg.hookimpl
     def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("segmentation"), ("segmentation",)
+        masked = (*tags, "masked")  # takes the call-time `mask` (OBJECTIVES.md)
         by_mode = {"input": "logits", "target": "mode_target"}
         register(
-            "dice", r("dice"), params=r("DiceParams"), aliases=("dice_loss",), tags=tags,
+            "dice", r("dice"), params=r("DiceParams"), aliases=("dice_loss",), tags=masked,
             inputs=by_mode,
         )  # fmt: skip
         register(
-            "iou", r("iou"), params=r("OverlapParams"), aliases=("jaccard", "jaccard_loss"),
-            tags=tags, inputs=by_mode,
+            "iou", r("iou"), params=r("IoUParams"), aliases=("jaccard", "jaccard_loss"),
+            tags=masked, inputs=by_mode,
         )  # fmt: skip
-        register("tversky", r("tversky"), params=r("TverskyParams"), tags=tags, inputs=by_mode)
+        register("tversky", r("tversky"), params=r("TverskyParams"), tags=masked, inputs=by_mode)
         register(
-            "focal_tversky", r("focal_tversky"), params=r("FocalTverskyParams"), tags=tags,
+            "focal_tversky", r("focal_tversky"), params=r("FocalTverskyParams"), tags=masked,
             inputs=by_mode,
         )  # fmt: skip
-        register("combo", r("combo"), params=r("ComboParams"), tags=tags, inputs=by_mode)
+        register("combo", r("combo"), params=r("ComboParams"), tags=masked, inputs=by_mode)
         register(
             "dice_bce",
             "dice + bce",
             tags=tags,
             summary="dice (binary, on logits) plus BCE with logits, on one (N, 1, *) logit map",
         )
+
+
+class imbalance:
+    """generalized_dice, mcc (:mod:`lossreg_builtin.imbalance`)."""
+
+    @staticmethod
+    @lossreg.hookimpl
+    def register_losses(register: Callable[..., Any]) -> None:
+        r, tags = _refs("imbalance"), ("segmentation", "masked")
+        by_mode = {"input": "logits", "target": "mode_target"}
+        register(
+            "generalized_dice", r("generalized_dice"), params=r("GeneralizedDiceParams"),
+            aliases=("gdl",), tags=tags, inputs=by_mode,
+        )  # fmt: skip
+        register(
+            "mcc", r("mcc"), params=r("MCCParams"), aliases=("matthews",), tags=tags,
+            inputs=by_mode,
+        )  # fmt: skip
 
 
 class lovasz:
@@ -212,7 +235,7 @@ class robust:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("robust"), ("regression",)
         real2 = {"input": "real", "target": "real"}
         for name in ("charbonnier", "cauchy", "geman_mcclure", "welsch"):
@@ -226,7 +249,7 @@ class ce_variants:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("ce_variants"), ("classification",)
         indices = {"input": "logits", "target": "class_indices"}
         register(
@@ -244,7 +267,7 @@ class multilabel:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         register(
             "asymmetric", _refs("multilabel")("asymmetric"),
             params=_refs("multilabel")("AsymmetricParams"), aliases=("asl",),
@@ -258,7 +281,7 @@ class distillation:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r = _refs("distillation")
         register(
             "kd_kl", r("kd_kl"), params=r("KDParams"), aliases=("distillation_kl",),
@@ -272,7 +295,7 @@ class dense_detection:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("dense_detection"), ("detection",)
         soft = {"input": "logits", "target": "binary_target"}
         register("varifocal", r("varifocal"), params=r("VarifocalParams"), tags=tags, inputs=soft)
@@ -291,7 +314,7 @@ class boundary:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("boundary"), ("segmentation",)
         seg = {"input": "logits", "target": "mode_target"}
         register(
@@ -313,7 +336,7 @@ class skeleton:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("skeleton"), ("segmentation",)
         register(
             "cldice", r("cldice"), params=r("ClDiceParams"), tags=tags,
@@ -332,7 +355,7 @@ class image:
 
     @staticmethod
     @lossreg.hookimpl
-    def register_losses(register):  # type: ignore[no-untyped-def]
+    def register_losses(register: Callable[..., Any]) -> None:
         r, tags = _refs("image"), ("image",)
         register(
             "ssim", r("ssim"), params=r("SSIMParams"), tags=tags,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -12,37 +13,73 @@ import lossreg
 from lossreg import Params, Reduction, check_dims, check_same_shape
 
 from ._common import options, reduce, upcast
+from ._mask import check_mask, masked_reduce
 
-REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = lossreg.reduction_field("input's shape")
 
 
 class RegressionParams(Params):
     reduction: Reduction = REDUCTION
 
 
-def l1(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+def _masked(
+    name: str,
+    fn: Callable[..., torch.Tensor],
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    reduction: str,
+    **kw: float,
+) -> torch.Tensor:
+    """``fn`` elementwise, then weighted by the call-time mask (the target's shape)."""
+    m = check_mask(name, mask, target.shape, class_dim=False, like=input)
+    return masked_reduce(fn(input, target, reduction="none", **kw), m, reduction, name)
+
+
+def l1(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    reduction: str = "mean",
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean absolute error, |input - target|; equals ``torch.nn.L1Loss``.
 
     Shape: input and target ``(*)``, equal; ``reduction='none'`` gives ``(*)``.
+    ``mask`` (call time, optional): bool or floating in [0, 1] of the target's shape; 0
+    counts nowhere and ``mean`` is sum(mask |d|) / sum(mask), 0 for an empty mask.
 
     >>> l1(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
     tensor(1.5000)
+    >>> l1(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]), mask=torch.tensor([True, False]))
+    tensor(1.)
     """
     options(RegressionParams, "l1", locals(), local=True)
     check_same_shape("l1", input, target)
+    if mask is not None:
+        return _masked("l1", F.l1_loss, input, target, mask, reduction)
     return F.l1_loss(input, target, reduction=reduction)
 
 
-def mse(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+def mse(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    reduction: str = "mean",
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean squared error, (input - target)^2; equals ``torch.nn.MSELoss``.
 
     Shape: input and target ``(*)``, equal; ``reduction='none'`` gives ``(*)``.
+    ``mask``: as :func:`l1`.
 
     >>> mse(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
     tensor(2.5000)
     """
     options(RegressionParams, "mse", locals(), local=True)
     check_same_shape("mse", input, target)
+    if mask is not None:
+        return _masked("mse", F.mse_loss, input, target, mask, reduction)
     return F.mse_loss(input, target, reduction=reduction)
 
 
@@ -53,17 +90,25 @@ class SmoothL1Params(RegressionParams):
 
 
 def smooth_l1(
-    input: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0, reduction: str = "mean"
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    beta: float = 1.0,
+    reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Smooth L1 (Girshick 2015, Fast R-CNN): 0.5 d^2/beta if |d| < beta else |d| - 0.5 beta.
 
     Equals ``torch.nn.SmoothL1Loss``. Shape: ``(*)``, equal; ``none`` gives ``(*)``.
+    ``mask``: as :func:`l1`.
 
     >>> smooth_l1(torch.tensor([0.5, 3.0]), torch.zeros(2))
     tensor(1.3125)
     """
     options(SmoothL1Params, "smooth_l1", locals(), local=True)
     check_same_shape("smooth_l1", input, target)
+    if mask is not None:
+        return _masked("smooth_l1", F.smooth_l1_loss, input, target, mask, reduction, beta=beta)
     return F.smooth_l1_loss(input, target, reduction=reduction, beta=beta)
 
 
@@ -72,16 +117,24 @@ class HuberParams(RegressionParams):
 
 
 def huber(
-    input: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0, reduction: str = "mean"
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    delta: float = 1.0,
+    reduction: str = "mean",
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Huber loss: 0.5 d^2 if |d| <= delta else delta (|d| - 0.5 delta); equals
-    ``torch.nn.HuberLoss``. Shape: ``(*)``, equal; ``none`` gives ``(*)``.
+    ``torch.nn.HuberLoss``. Shape: ``(*)``, equal; ``none`` gives ``(*)``. ``mask``: as
+    :func:`l1`.
 
     >>> huber(torch.tensor([0.5, 3.0]), torch.zeros(2), delta=2.0)
     tensor(2.0625)
     """
     options(HuberParams, "huber", locals(), local=True)
     check_same_shape("huber", input, target)
+    if mask is not None:
+        return _masked("huber", F.huber_loss, input, target, mask, reduction, delta=delta)
     return F.huber_loss(input, target, reduction=reduction, delta=delta)
 
 

@@ -15,6 +15,7 @@ the gradient is formed in the forward pass and is the only tensor kept for backw
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from pydantic import Field, model_validator
@@ -26,7 +27,7 @@ from ._residual import Rho, residual_loss
 
 __all__ = ["cauchy", "charbonnier", "geman_mcclure", "log_cosh", "welsch", "wing"]
 
-REDUCTION = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
+REDUCTION: Any = Field("mean", description="`mean` over elements, `sum`, or `none` (input's shape)")
 
 
 class ResidualParams(Params):

@@ -11,7 +11,10 @@ Class-index targets: with logits, nothing ignored and batch statistics (the comm
 case), a float one-hot and one batched matmul give all three at once, with the gradient from
 softmax's own backward kernel; otherwise p is gathered at the label for TP and scatter-added
 into C bins, with no one-hot. Pixels whose target equals ``ignore_index`` contribute to no
-statistic. ``dist_sync: true`` all-reduces the statistics (one stacked tensor, one differentiable
+statistic. The call-time ``mask`` (per-pixel weights, bool or floating in [0, 1], of the
+target's shape without its class dim; OBJECTIVES.md) weights every pixel's contribution to
+TP, P and T: 0 counts nowhere, as ``ignore_index`` (the two multiply). ``dist_sync: true``
+all-reduces the statistics (one stacked tensor, one differentiable
 collective) when ``torch.distributed`` is initialised, so every rank gets the global batch's
 loss; see ``docs/distributed.md``. With ``per_image`` every statistic is already complete on
 its rank, so nothing is synchronised.
@@ -41,31 +44,47 @@ logit map and a float mask.
 
 Options. Every overlap option (``mode``, ``from_logits``, ``smooth``, ``eps``, ``ignore_index``,
 ``classes``, ``per_image``, ``reduction``, ``dist_sync``) is a field of :class:`OverlapParams`
-and a key of :class:`OverlapOptions`, nothing else: each functional takes them as keywords
-(``**options``), validates them with its params model (the defaults are the model's) and hands
-the validated set to :func:`_overlap_loss`, which computes, synchronises and selects the
-statistics once for every loss; a loss only turns statistics into a score.
+and a key of :class:`OverlapOptions`, nothing else (:mod:`lossreg_builtin._overlap_options`):
+each functional takes them as keywords (``**options``), validates them with its params model
+(the defaults are the model's) and hands the validated set to :func:`_overlap_loss`, which
+computes, synchronises and selects the statistics once for every loss; a loss only turns
+statistics into a score. ``class_weights`` (dice, iou, tversky, focal_tversky) makes the class
+mean a weighted mean, sum_c w_c L_c / sum_c w_c (``sum`` and ``none`` give w_c L_c).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal, TypedDict, TypeVar
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from typing_extensions import Unpack
 
-from lossreg import Params, Reduction
+from lossreg import LossregError
 
 from ._common import options
 from ._overlap import _prepare, _Prepared, _reduce, _score, _statistics, _sync, _tversky_index
+from ._overlap_options import (
+    ComboOptions,
+    ComboParams,
+    DiceOptions,
+    DiceParams,
+    FocalTverskyOptions,
+    FocalTverskyParams,
+    IoUOptions,
+    IoUParams,
+    OverlapOptions,
+    OverlapParams,
+    TverskyOptions,
+    TverskyParams,
+)
 
 __all__ = [
     "ComboParams",
     "DiceParams",
     "FocalTverskyParams",
+    "IoUParams",
     "OverlapOptions",
     "OverlapParams",
     "TverskyParams",
@@ -75,118 +94,6 @@ __all__ = [
     "iou",
     "tversky",
 ]
-
-Mode = Literal["binary", "multiclass", "multilabel"]
-
-
-class OverlapParams(Params):
-    mode: Mode = Field(
-        "binary",
-        description="`binary`: (N, 1, *) or (N, *) logits and a same-shape mask in [0, 1]; "
-        "`multiclass`: (N, C, *) logits (softmax over C), target (N, *) class indices or "
-        "(N, C, *) probabilities; `multilabel`: (N, C, *) logits (sigmoid per channel), "
-        "target (N, C, *) in [0, 1]",
-    )
-    from_logits: bool = Field(
-        True, description="input holds logits; false: probabilities in [0, 1] (checked)"
-    )
-    smooth: float = Field(
-        1.0,
-        ge=0,
-        description="added to numerator and denominator; keeps empty masks finite and gives an "
-        "empty target with false positives a gradient that pushes them down",
-    )
-    eps: float = Field(1e-7, ge=0, description="added to denominators only")
-    ignore_index: int | None = Field(
-        None, description="target value whose pixels contribute to no statistic"
-    )
-    classes: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = Field(
-        None, description="class indices to average over (default: all)"
-    )
-    per_image: bool = Field(
-        False, description="statistics per sample instead of over the whole batch"
-    )
-    reduction: Reduction = Field(
-        "mean",
-        description="`mean` over classes (and samples with per_image), `sum`, or `none`: "
-        "(C,), or (N, C) with per_image",
-    )
-    dist_sync: bool = Field(
-        False,
-        description="all-reduce the statistics across the initialised process group "
-        "(differentiable), so every rank computes the global batch's loss",
-    )
-
-
-class DiceParams(OverlapParams):
-    log_loss: bool = Field(False, description="-log(dice coefficient) instead of 1 - dice")
-
-
-class TverskyParams(OverlapParams):
-    alpha: float = Field(
-        0.3, ge=0, description="weight of false positives (0.3 as in Salehi et al. 2017)"
-    )
-    beta: float = Field(
-        0.7, ge=0, description="weight of false negatives (0.7 as in Salehi et al. 2017)"
-    )
-
-
-class FocalTverskyParams(TverskyParams):
-    gamma: float = Field(
-        0.75,
-        gt=0,
-        description="focal exponent on 1 - TI; 0.75 is Abraham and Khan's 1/gamma with "
-        "their gamma 4/3",
-    )
-
-
-class ComboParams(OverlapParams):
-    mode: Literal["binary", "multilabel"] = Field(
-        "binary", description="`binary` or `multilabel` (the weighted BCE is per channel)"
-    )
-    alpha: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="weight of positives in the weighted BCE (1 - alpha: negatives)",
-    )
-    ce_ratio: float = Field(
-        0.5, ge=0, le=1, description="weight of the weighted BCE; 1 - ce_ratio weighs the dice term"
-    )
-
-
-# -- the options as keywords: the same names as the params models (tests/test_manifest checks)
-class OverlapOptions(TypedDict, total=False):
-    """Keyword options of every overlap functional; defaults and rules: :class:`OverlapParams`."""
-
-    mode: str
-    from_logits: bool
-    smooth: float
-    eps: float
-    ignore_index: int | None
-    classes: list[int] | None
-    per_image: bool
-    reduction: str
-    dist_sync: bool
-
-
-class DiceOptions(OverlapOptions, total=False):
-    log_loss: bool
-
-
-class TverskyOptions(OverlapOptions, total=False):
-    alpha: float
-    beta: float
-
-
-class FocalTverskyOptions(TverskyOptions, total=False):
-    gamma: float
-
-
-class ComboOptions(OverlapOptions, total=False):
-    alpha: float
-    ce_ratio: float
-
 
 O = TypeVar("O", bound=OverlapParams)
 
@@ -199,22 +106,52 @@ def _overlap_loss(
     given: OverlapOptions,
     score: Callable[[torch.Tensor, O], torch.Tensor],
     extra: Callable[[_Prepared, O], torch.Tensor] | None = None,
+    *,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Every overlap loss: options validated by ``model``, statistics (TP, P, T, and the rows
-    ``extra`` adds) computed, synchronised in one collective and class-selected, ``score``
-    turned into a per-class loss, reduced. A new option or call-time tensor is handled here."""
+    ``extra`` adds) computed with the call-time ``mask`` as per-pixel weights, synchronised in
+    one collective and class-selected, ``score`` turned into a per-class loss, weighted by
+    ``class_weights``, reduced. A new option or call-time tensor is handled here."""
     o = options(model, name, given)
+    squared = getattr(o, "squared", False)
     prep = _prepare(
         name, input, target, o.mode, o.from_logits, o.ignore_index, o.classes,
-        fusable=extra is None, per_image=o.per_image,
+        fusable=extra is None and not squared, per_image=o.per_image, mask=mask,
     )  # fmt: skip
-    stats = _statistics(prep, o.per_image)
+    stats = _statistics(prep, o.per_image, squared)
     if extra is not None:
         stats = torch.cat([stats, extra(prep, o)])
     stats = _sync(stats, o.dist_sync, o.per_image)
+    n_classes = stats.shape[-1]
     if o.classes is not None:
         stats = stats[..., list(o.classes)]
-    return _reduce(score(stats, o), o.reduction, name).to(input.dtype)
+    loss = score(stats, o)
+    weights = getattr(o, "class_weights", None)
+    if weights is not None:
+        return _weighted(name, loss, weights, n_classes, o).to(input.dtype)
+    return _reduce(loss, o.reduction, name).to(input.dtype)
+
+
+def _weighted(
+    name: str, loss: torch.Tensor, weights: list[float], c: int, o: OverlapParams
+) -> torch.Tensor:
+    """Per-class losses (last dim) weighted by ``class_weights``: ``mean`` is the weighted
+    mean sum_c w_c L_c / sum_c w_c (per sample with per_image, then averaged); ``sum`` and
+    ``none`` take w_c L_c."""
+    if len(weights) != c:
+        raise LossregError(
+            f"{name}: class_weights has {len(weights)} entries but the input has {c} classes "
+            "(one weight per class of the input)"
+        )
+    w = torch.tensor(weights, dtype=loss.dtype, device=loss.device)
+    if o.classes is not None:
+        w = w[list(o.classes)]
+    if not float(w.sum()) > 0:
+        raise LossregError(f"{name}: class_weights of the classes averaged ({o.classes}) are all 0")
+    if o.reduction == "mean":
+        return _reduce((loss * w).sum(-1) / w.sum(), "mean", name)
+    return _reduce(loss * w, o.reduction, name)
 
 
 # -- the losses: a score of the statistics each -------------------------------------------
@@ -227,14 +164,28 @@ def _dice(stats: torch.Tensor, o: DiceParams) -> torch.Tensor:
     return -score.clamp_min(torch.finfo(score.dtype).eps).log()
 
 
-def dice(input: torch.Tensor, target: torch.Tensor, **options: Unpack[DiceOptions]) -> torch.Tensor:
+def dice(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    **options: Unpack[DiceOptions],
+) -> torch.Tensor:
     """Soft dice loss (Milletari et al. 2016, V-Net), per class::
 
         1 - (2 TP + smooth) / (2 TP + FP + FN + smooth + eps)
 
     and with ``log_loss``, -log(dice coefficient) (the coefficient clamped away from 0).
     With hard 0/1 predictions and smooth = eps = 0 it is 1 - F1. Empty masks follow the
-    module's policy.
+    module's policy. This linear form (2TP + FP + FN = sum p + sum t) is not Milletari's
+    denominator; ``squared: true`` is theirs (V-Net), sum p^2 + sum t^2 (MONAI's
+    ``squared_pred``). ``class_weights``: the weighted class mean sum_c w_c L_c / sum_c w_c
+    (MONAI's ``weight`` equals it when the weights sum to C).
+
+    ``mask`` (call time, optional): per-pixel weights, bool or floating in [0, 1], of the
+    target's shape without its class dim (``(N, *)``, or ``(N, 1, *)``); 0 counts in no
+    statistic, a float weights the pixel's TP, FP and FN. Equals MONAI's ``MaskedDiceLoss``
+    for 0/1 masks.
 
     ``options``: the overlap options (:class:`OverlapParams`: mode, from_logits, smooth,
     eps, ignore_index, classes, per_image, reduction, dist_sync) and ``log_loss``, as keywords;
@@ -250,7 +201,7 @@ def dice(input: torch.Tensor, target: torch.Tensor, **options: Unpack[DiceOption
     >>> dice(logits, mask)
     tensor(0.1687)
     """
-    return _overlap_loss("dice", DiceParams, input, target, options, _dice)
+    return _overlap_loss("dice", DiceParams, input, target, options, _dice, mask=mask)
 
 
 def _iou(stats: torch.Tensor, o: OverlapParams) -> torch.Tensor:
@@ -258,7 +209,11 @@ def _iou(stats: torch.Tensor, o: OverlapParams) -> torch.Tensor:
 
 
 def iou(
-    input: torch.Tensor, target: torch.Tensor, **options: Unpack[OverlapOptions]
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    **options: Unpack[IoUOptions],
 ) -> torch.Tensor:
     """Soft Jaccard (IoU) loss (Rahman and Wang 2016), per class::
 
@@ -270,13 +225,14 @@ def iou(
     ``options``: the overlap options of :class:`OverlapParams`, as keywords (as :func:`dice`).
 
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
+    ``mask`` (call time): per-pixel weights, as for :func:`dice`.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
     >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
     >>> iou(logits, mask)
     tensor(0.2452)
     """
-    return _overlap_loss("iou", OverlapParams, input, target, options, _iou)
+    return _overlap_loss("iou", IoUParams, input, target, options, _iou, mask=mask)
 
 
 def _tversky(stats: torch.Tensor, o: TverskyParams) -> torch.Tensor:
@@ -284,7 +240,11 @@ def _tversky(stats: torch.Tensor, o: TverskyParams) -> torch.Tensor:
 
 
 def tversky(
-    input: torch.Tensor, target: torch.Tensor, **options: Unpack[TverskyOptions]
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    **options: Unpack[TverskyOptions],
 ) -> torch.Tensor:
     """Tversky loss (Salehi et al. 2017, "Tversky loss function for image segmentation using
     3D fully convolutional deep networks"), per class::
@@ -298,13 +258,14 @@ def tversky(
     ``options``: the overlap options and ``alpha``, ``beta`` of :class:`TverskyParams`.
 
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
+    ``mask`` (call time): per-pixel weights, as for :func:`dice`.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
     >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
     >>> tversky(logits, mask)
     tensor(0.1503)
     """
-    return _overlap_loss("tversky", TverskyParams, input, target, options, _tversky)
+    return _overlap_loss("tversky", TverskyParams, input, target, options, _tversky, mask=mask)
 
 
 def _focal_tversky(stats: torch.Tensor, o: FocalTverskyParams) -> torch.Tensor:
@@ -318,7 +279,11 @@ def _focal_tversky(stats: torch.Tensor, o: FocalTverskyParams) -> torch.Tensor:
 
 
 def focal_tversky(
-    input: torch.Tensor, target: torch.Tensor, **options: Unpack[FocalTverskyOptions]
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    **options: Unpack[FocalTverskyOptions],
 ) -> torch.Tensor:
     """Focal Tversky loss (Abraham and Khan 2019, "A novel focal Tversky loss function with
     improved attention U-Net for lesion segmentation"), per class::
@@ -334,6 +299,7 @@ def focal_tversky(
     :class:`FocalTverskyParams`.
 
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
+    ``mask`` (call time): per-pixel weights, as for :func:`dice`.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
     >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
@@ -341,7 +307,7 @@ def focal_tversky(
     tensor(0.2413)
     """
     return _overlap_loss(
-        "focal_tversky", FocalTverskyParams, input, target, options, _focal_tversky
+        "focal_tversky", FocalTverskyParams, input, target, options, _focal_tversky, mask=mask
     )
 
 
@@ -354,12 +320,12 @@ def _wbce_stats(prep: _Prepared, o: ComboParams) -> torch.Tensor:
         tiny = torch.finfo(x.dtype).tiny
         log_p, log_q = x.clamp_min(tiny).log(), (1 - x).clamp_min(tiny).log()
     wbce = -(o.alpha * t * log_p + (1 - o.alpha) * (1 - t) * log_q)
-    w = None if prep.valid is None else prep.valid.to(x.dtype)
+    w = prep.valid  # ignore_index and mask weights, (N, C or 1, S)
     dims = (2,) if o.per_image else (0, 2)
     bce_sum = (wbce if w is None else wbce * w).sum(dims)
     count = torch.full_like(bce_sum, x.shape[2] * (1 if o.per_image else x.shape[0]))
     if w is not None:
-        count = w.sum(dims)
+        count = w.expand_as(x).sum(dims)
     return torch.stack([bce_sum, count])
 
 
@@ -373,7 +339,11 @@ def _combo(stats: torch.Tensor, o: ComboParams) -> torch.Tensor:
 
 
 def combo(
-    input: torch.Tensor, target: torch.Tensor, **options: Unpack[ComboOptions]
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    **options: Unpack[ComboOptions],
 ) -> torch.Tensor:
     """Combo loss (Taghanaki et al. 2019, "Combo loss: handling input and output imbalance in
     multi-organ segmentation"), per class::
@@ -391,10 +361,13 @@ def combo(
     (``mode`` binary or multilabel).
 
     Shape: as :func:`dice`; ``reduction='none'`` gives (C,), or (N, C) with ``per_image``.
+    ``mask`` (call time): per-pixel weights, as for :func:`dice`.
 
     >>> logits = torch.tensor([[[[2.0, -1.0], [0.5, -3.0]]]])
     >>> mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
     >>> combo(logits, mask)
     tensor(-0.3555)
     """
-    return _overlap_loss("combo", ComboParams, input, target, options, _combo, _wbce_stats)
+    return _overlap_loss(
+        "combo", ComboParams, input, target, options, _combo, _wbce_stats, mask=mask
+    )

@@ -12,9 +12,7 @@ class CharbonnierParams(lossreg.Params):
     eps: float = Field(
         1e-3, gt=0, description="smoothing: below |d| ~ eps the loss is quadratic, above it ~ |d|"
     )
-    reduction: lossreg.Reduction = Field(
-        "mean", description="`mean` over elements, `sum`, or `none` (input's shape)"
-    )
+    reduction: lossreg.Reduction = lossreg.reduction_field("input's shape")
 
 
 def charbonnier(
@@ -35,11 +33,7 @@ def charbonnier(
     d = x - target.to(x.dtype)
     # eps > 0 keeps sqrt away from 0, so the gradient d / sqrt(d^2 + eps^2) is finite at d = 0.
     loss = torch.sqrt(d * d + eps * eps)
-    if reduction == "mean":
-        loss = loss.mean()
-    elif reduction == "sum":
-        loss = loss.sum()
-    return loss.to(input.dtype)
+    return lossreg.reduce(loss, reduction, "acme_charbonnier").to(input.dtype)
 
 
 @lossreg.hookimpl
@@ -49,4 +43,5 @@ def register_losses(register):  # type: ignore[no-untyped-def]
         charbonnier,
         params=CharbonnierParams,
         tags=("regression", "acme"),
+        inputs={"input": "real", "target": "real"},
     )
