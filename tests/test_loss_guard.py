@@ -140,7 +140,7 @@ def test_to_config_reports_loaded_tensor_parameters():
     assert lossreg.to_config(m)["pos_weight"] == [5.0]
     assert torch.equal(lossreg.build(lossreg.to_config(m))(x, y), m(x, y))
     c = lossreg.build({"expr": "dice + b", "terms": {"b": {"name": "bce", "pos_weight": [2.0]}}})
-    c.load_state_dict({"terms.b.pos_weight": torch.tensor([0.25])})
+    c.load_state_dict({**c.state_dict(), "terms.b.pos_weight": torch.tensor([0.25])})
     assert torch.equal(lossreg.build(lossreg.to_config(c))(x, y), c(x, y))
     # unchanged, even in float64, the config keeps its own numbers
     assert lossreg.to_config(lossreg.build("bce", pos_weight=[0.3]).double())["pos_weight"] == [0.3]

@@ -221,8 +221,8 @@ def test_empty_mask_gives_zero_and_zero_gradient(case):
     m = torch.zeros(N, H, W, dtype=torch.bool)
     xg = x.clone().requires_grad_(True)
     loss = lossreg.build(name, **params)(xg, t, mask=_mask_for(m, x, t, class_dim))
-    expected = -0.5 if name == "combo" else 0.0  # combo's minimum, -(1 - ce_ratio)
-    assert float(loss.detach()) == expected
+    # OBJECTIVES.md: an empty mask gives 0, combo included (no element counts)
+    assert float(loss.detach()) == 0.0
     (g,) = torch.autograd.grad(loss, xg)
     assert (g == 0).all()
 

@@ -152,7 +152,7 @@ def _mcc(stats: torch.Tensor, o: MCCParams) -> torch.Tensor:
     num = a_tp * a_tn - a_fp * a_fn + o.smooth / sq
     q = (a_tp + a_fp) * (a_tp + a_fn) * (a_tn + a_fp) * (a_tn + a_fn) + o.eps / sq / sq
     # sqrt has an infinite derivative at 0: the safe operand is chosen before the sqrt
-    live = q > 0
+    live = ~(q <= 0)  # a NaN stays live, so NaN input gives NaN (never a finite value)
     den = torch.where(live, q, torch.ones_like(q)).sqrt()
     loss = 1 - torch.where(live, num / den, torch.zeros_like(num))
     # no false positive and no false negative (a perfect or an empty-and-empty batch): 0
