@@ -44,7 +44,18 @@ def test_plot_schedule_draws_the_objective_own_weights(tmp_path, capsys):
     out = tmp_path / "w.png"
     assert main(["plot", "--schedule", str(CONFIG), "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
-    assert main(["plot", "--schedule", str(ROOT / "configs" / "demo.yaml"), "-o", str(out)]) == 1
+    assert (
+        main(
+            [
+                "plot",
+                "--schedule",
+                str(ROOT / "configs" / "demo.yaml"),
+                "-o",
+                str(tmp_path / "none.png"),
+            ]
+        )
+        == 1
+    )
     assert "has no `weights:` block" in capsys.readouterr().err
 
 

@@ -540,9 +540,11 @@ def test_import_lossreg_imports_no_plugin_and_first_lookup_discovers(tmp_path):
     assert before == []
     # discovery imports the eager plugin and the built-ins' manifest, no built-in loss module
     assert after_fake == ["acme_fake_plugin", "lossreg_builtin", "lossreg_builtin.manifest"]
-    # the first lookup of a built-in imports its family module, and only that one
+    # the first lookup of a built-in imports its family module (and the shared helpers it
+    # uses: options, masks), and no other family
     assert set(after_mse) - set(after_fake) == {
         "lossreg_builtin._common",
+        "lossreg_builtin._mask",
         "lossreg_builtin.regression",
     }
 
