@@ -10,6 +10,7 @@ import pytest
 
 import lossreg
 from lossreg.cli import main
+from lossreg.cli.config_file import load_spec
 from lossreg.cli.demo import SCHEDULED_CONFIG, load_objective, run_demo
 from lossreg.cli.plot import schedule_curves
 
@@ -35,7 +36,7 @@ def test_check_prints_the_schedule(capsys):
 
 
 def test_plot_schedule_draws_the_objective_own_weights(tmp_path, capsys):
-    objective = lossreg.build(lossreg.cli.config_file.load_spec(CONFIG))
+    objective = lossreg.build(load_spec(CONFIG))
     objective.set_step(7)
     curves = schedule_curves(objective, steps=100)
     assert objective.step_number == 7  # drawing leaves the counter where it was
