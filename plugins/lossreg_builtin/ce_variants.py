@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from lossreg import LossregError, Params, Reduction, TensorList, check_dims
 
 from ._class_common import _check_class_target, _class_weight
-from ._common import options
+from ._common import options, upcast
 
 __all__ = ["poly", "topk_ce"]
 
@@ -30,8 +30,24 @@ def _indices(name: str, input: torch.Tensor, target: torch.Tensor, ignore_index:
     return _check_class_target(name, input, target, ignore_index)
 
 
-def _work(input: torch.Tensor) -> torch.Tensor:
-    return input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
+def _element_ce(
+    name: str,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+) -> tuple[int, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """What topk_ce and poly start from: the class count, the (float32 for half) logits, the
+    class weights, per-element cross-entropy (0 where ignored) and the non-ignored mask."""
+    c = _indices(name, input, target, ignore_index)
+    (x,) = upcast(input)
+    w = _class_weight(name, weight, c, x)
+    ce = F.cross_entropy(
+        x, target, weight=w, ignore_index=ignore_index, reduction="none",
+        label_smoothing=label_smoothing,
+    )  # fmt: skip
+    return c, x, w, ce, target != ignore_index
 
 
 # -- top-k / OHEM cross-entropy -------------------------------------------------------------------
@@ -110,15 +126,9 @@ def topk_ce(
     tensor(1.4100)
     """
     options(TopKParams, "topk_ce", locals(), local=True)
-    name = "topk_ce"
-    c = _indices(name, input, target, ignore_index)
-    x = _work(input)
-    w = _class_weight(name, weight, c, x)
-    ce = F.cross_entropy(
-        x, target, weight=w, ignore_index=ignore_index, reduction="none",
-        label_smoothing=label_smoothing,
-    )  # fmt: skip
-    valid = target != ignore_index
+    c, x, w, ce, valid = _element_ce(
+        "topk_ce", input, target, weight, ignore_index, label_smoothing
+    )
     with torch.no_grad():
         if thresh is None:
             keep = _topk_mask(ce.detach(), valid, k)
@@ -204,15 +214,7 @@ def poly(
     tensor(0.3261)
     """
     options(PolyParams, "poly", locals(), local=True)
-    name = "poly"
-    c = _indices(name, input, target, ignore_index)
-    x = _work(input)
-    w = _class_weight(name, weight, c, x)
-    ce = F.cross_entropy(
-        x, target, weight=w, ignore_index=ignore_index, reduction="none",
-        label_smoothing=label_smoothing,
-    )  # fmt: skip
-    valid = target != ignore_index
+    c, x, w, ce, valid = _element_ce("poly", input, target, weight, ignore_index, label_smoothing)
     safe = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)
     prob = F.softmax(x, dim=1)
     p_t = prob.gather(1, safe).squeeze(1)
