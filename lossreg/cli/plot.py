@@ -52,6 +52,19 @@ def png_path(output: str | Path) -> Path:
     return output if output.suffix else output.with_suffix(".png")
 
 
+def save_png(fig: Any, output: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``output`` as a PNG (``.png`` added to a bare name), close
+    it, and return the path written."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = png_path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _kinds(module: torch.nn.Module) -> list[str]:
     """The effective kind of each tensor argument of a built loss (``real`` if undeclared);
     a composite's are its first term's (every term gets the same tensors)."""
@@ -175,12 +188,7 @@ def plot_losses(names: Sequence[str], output: str | Path) -> Path:
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    output = png_path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=120)
-    plt.close(fig)
-    return output
+    return save_png(fig, output)
 
 
 def _draw_focal(ax: Any) -> None:
@@ -240,12 +248,7 @@ def plot_schedule(config: str | Path, output: str | Path, steps: int | None = No
     ax.set_title(f"weights of {Path(config).name}")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    output = png_path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=120)
-    plt.close(fig)
-    return output
+    return save_png(fig, output)
 
 
 def objective_lines(module: torch.nn.Module) -> list[str]:
