@@ -23,6 +23,29 @@ from ._common import reduce, upcast
 from ._mask import check_mask
 
 
+def multiclass_target_error(name: str, input: torch.Tensor, target: torch.Tensor) -> LossregError:
+    """The error for a multiclass target that is neither class indices nor probabilities."""
+    return LossregError(
+        f"{name}: target has shape {tuple(target.shape)} but input has shape "
+        f"{tuple(input.shape)}; mode multiclass takes class indices of shape "
+        f"{tuple(input.shape[:1] + input.shape[2:])} or probabilities of the input's shape"
+    )
+
+
+def check_classes_and_range(
+    name: str, input: torch.Tensor, c: int, classes: list[int] | None, from_logits: bool
+) -> None:
+    """``classes`` must name classes of the input; probabilities must lie in [0, 1]."""
+    if classes is not None:
+        bad = [k for k in classes if not 0 <= k < c]
+        if bad:
+            raise LossregError(
+                f"{name}: classes holds {bad[0]}, outside [0, {c}) for input with {c} classes"
+            )
+    if not from_logits:
+        check_range(name, "input (probabilities, from_logits=false)", input.detach())
+
+
 class _Prepared(NamedTuple):
     x: torch.Tensor  # (N, C, S) input in float32 or float64
     p: torch.Tensor  # (N, C, S) probabilities
@@ -87,21 +110,10 @@ def _prepare(
                 check_class_indices(name, target, c, ignore_index)
             index = True
         elif mode == "multiclass" and target.dim() != input.dim():
-            raise LossregError(
-                f"{name}: target has shape {tuple(target.shape)} but input has shape "
-                f"{tuple(input.shape)}; mode multiclass takes class indices of shape "
-                f"{tuple(input.shape[:1] + input.shape[2:])} or probabilities of the input's shape"
-            )
+            raise multiclass_target_error(name, input, target)
         else:
             _same_shape_in_mode(name, input, target, mode)
-    if classes is not None:
-        bad = [k for k in classes if not 0 <= k < c]
-        if bad:
-            raise LossregError(
-                f"{name}: classes holds {bad[0]}, outside [0, {c}) for input with {c} classes"
-            )
-    if not from_logits:
-        check_range(name, "input (probabilities, from_logits=false)", input.detach())
+    check_classes_and_range(name, input, c, classes, from_logits)
     s = math.prod(input.shape[1:]) // c if c else 0
     (x,) = upcast(input)
     x = x.reshape(n, c, s)

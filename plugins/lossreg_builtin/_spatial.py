@@ -14,12 +14,12 @@ from lossreg import (
     Reduction,
     check_class_indices,
     check_floating,
-    check_range,
     check_same_device,
     check_same_shape,
 )
 
 from ._common import upcast
+from ._overlap import check_classes_and_range, multiclass_target_error
 
 Mode = Literal["binary", "multiclass", "multilabel"]
 
@@ -77,25 +77,13 @@ def dense(
     if index:
         check_class_indices(name, target, c)
     elif mode == "multiclass" and target.dim() != input.dim():
-        raise LossregError(
-            f"{name}: target has shape {tuple(target.shape)} but input has shape "
-            f"{tuple(input.shape)}; mode multiclass takes class indices of shape "
-            f"{tuple(input.shape[:1] + input.shape[2:])} or probabilities of the input's shape"
-        )
+        raise multiclass_target_error(name, input, target)
     else:
         check_same_shape(name, input, target)
         check_floating(name, "target", target)
-    if classes is not None:
-        bad = [k for k in classes if not 0 <= k < c]
-        if bad:
-            raise LossregError(
-                f"{name}: classes holds {bad[0]}, outside [0, {c}) for input with {c} classes"
-            )
-    if not from_logits:
-        check_range(name, "input (probabilities, from_logits=false)", input.detach())
-        p = x
-    else:
-        p = x.softmax(1) if mode == "multiclass" else x.sigmoid()
+    check_classes_and_range(name, input, c, classes, from_logits)
+    # probabilities are used as given (range-checked above)
+    p = x if not from_logits else x.softmax(1) if mode == "multiclass" else x.sigmoid()
     if index:
         labels = torch.arange(c, device=target.device).view(1, c, *[1] * (input.dim() - 2))
         t = (target.unsqueeze(1) == labels).to(p.dtype)
